@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { validationError } from './errors.js';
+
+const STEP_ID = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+
+export const retryPolicySchema = z
+  .object({
+    max_attempts: z.number().int().min(1).max(100).default(3),
+    backoff: z.enum(['fixed', 'exponential']).default('exponential'),
+    initial_ms: z.number().int().min(0).max(86_400_000).default(1000),
+    max_ms: z.number().int().min(0).max(7 * 86_400_000).default(60_000),
+  })
+  .strict();
+export type RetryPolicy = z.infer<typeof retryPolicySchema>;
+
+/** Used when a step declares no `retry`: three attempts, exponential from 1 s, as durable engines do. */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  max_attempts: 3,
+  backoff: 'exponential',
+  initial_ms: 1000,
+  max_ms: 60_000,
+};
+
+export const stepSchema = z
+  .object({
+    id: z.string().regex(STEP_ID, 'a step id starts with a letter or _ and holds letters, digits, _ or - (64 at most)'),
+    name: z.string().max(200).optional(),
+    tool: z.string().min(1).max(64),
+    params: z.record(z.string(), z.unknown()).default({}),
+    retry: retryPolicySchema.optional(),
+    timeout_ms: z.number().int().min(1).max(7 * 86_400_000).optional(),
+    continue_on_error: z.boolean().default(false),
+    /** A JSONata expression over `{ input, steps, run }`; a falsy result skips the step. */
+    when: z.string().min(1).max(2000).optional(),
+  })
+  .strict();
+export type StepDefinition = z.infer<typeof stepSchema>;
+export type StepDefinitionInput = z.input<typeof stepSchema>;
+
+/** The versioned, executable part of a workflow. */
+export const workflowDefinitionSchema = z
+  .object({
+    steps: z.array(stepSchema).max(500).default([]),
+    /** Whole-run deadline, measured from the run's first start. */
+    timeout_ms: z.number().int().min(1).max(30 * 86_400_000).optional(),
+  })
+  .strict();
+export type WorkflowDefinition = z.infer<typeof workflowDefinitionSchema>;
+export type WorkflowDefinitionInput = z.input<typeof workflowDefinitionSchema>;
+
+/** Turns a zod failure into our 400, naming the first offending field as a dotted path. */
+export function zodToValidationError(error: z.ZodError, prefix = '') {
+  const issue = error.issues[0];
+  const path = [prefix, ...(issue?.path ?? []).map(String)].filter((p) => p !== '').join('.');
+  return validationError(path || '(body)', `${path || 'body'}: ${issue?.message ?? 'is invalid'}`);
+}
+
+/**
+ * Parses and checks a definition: schema, unique step ids, and tools known to `isKnownTool`.
+ * @throws StepwiseError (400) naming the field at fault.
+ */
+export function parseWorkflowDefinition(
+  raw: unknown,
+  isKnownTool: (tool: string) => boolean,
+  fieldPrefix = '',
+): WorkflowDefinition {
+  const parsed = workflowDefinitionSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw zodToValidationError(parsed.error, fieldPrefix);
+  const seen = new Set<string>();
+  parsed.data.steps.forEach((step, index) => {
+    const at = [fieldPrefix, 'steps', String(index)].filter(Boolean).join('.');
+    if (seen.has(step.id)) throw validationError(`${at}.id`, `${at}.id: step id '${step.id}' is used twice`);
+    seen.add(step.id);
+    if (!isKnownTool(step.tool)) {
+      throw validationError(`${at}.tool`, `${at}.tool: unknown tool '${step.tool}'`);
+    }
+  });
+  return parsed.data;
+}

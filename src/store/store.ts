@@ -1,0 +1,150 @@
+import type {
+  ApiKeyRecord,
+  EventRecord,
+  Millis,
+  Org,
+  RunEventInput,
+  RunEventRecord,
+  RunProgress,
+  RunRecord,
+  RunStepRecord,
+  Site,
+  WorkflowDefinition,
+  WorkflowRecord,
+} from '../domain/model.js';
+import type { RunStatus } from '../domain/run-state.js';
+
+/** One engine commit for one run: its new progress, the step attempts it finished, its timeline. */
+export interface RunCheckpoint {
+  run_id: string;
+  /** The lease holder writing; the write is refused (returns false) when the lease was lost. */
+  owner: string;
+  progress: RunProgress;
+  steps: RunStepRecord[];
+  events: RunEventInput[];
+  /** A parent waiting on this run (sub-workflow) is made claimable at `progress.updated_at`. */
+  wake_parent_run_id?: string | null;
+}
+
+export interface NewRun {
+  run: RunRecord;
+  event: RunEventInput;
+}
+
+export interface RunListFilter {
+  org_id: string;
+  workflow_id?: string;
+  status?: RunStatus[];
+  limit: number;
+  offset: number;
+}
+
+export interface LeaseRenewal {
+  id: string;
+  cancel_requested: boolean;
+}
+
+/** Wake-up signals between processes: NOTIFY on PostgreSQL, an in-process emitter on SQLite. */
+export interface StoreSignals {
+  /** New or newly woken runs may be claimable. */
+  runsAvailable(): void;
+  /** Somebody asked to cancel this run; the worker holding it should abort it. */
+  cancelRequested(runId: string): void;
+}
+
+/**
+ * Everything Stepwise keeps. SQL lives behind this interface only; `SqliteStore` and
+ * `PostgresStore` implement it, and `runStoreContract` holds both to the same behaviour.
+ * Methods taking `org_id` never return another org's rows.
+ */
+export interface Store {
+  readonly backend: 'sqlite' | 'postgres';
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Subscribes to wake-ups; the returned function unsubscribes. */
+  listen(signals: StoreSignals): Promise<() => Promise<void>>;
+
+  createOrg(org: Org): Promise<void>;
+  getOrg(id: string): Promise<Org | null>;
+  getOrgByName(name: string): Promise<Org | null>;
+  createSite(site: Site): Promise<void>;
+  getSite(orgId: string, id: string): Promise<Site | null>;
+  getSiteByName(orgId: string, name: string): Promise<Site | null>;
+  createApiKey(key: ApiKeyRecord): Promise<void>;
+  findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null>;
+  listApiKeys(orgId?: string): Promise<ApiKeyRecord[]>;
+  /** @returns false when no such unrevoked key exists. */
+  revokeApiKey(id: string, at: Millis): Promise<boolean>;
+
+  /** Inserts or replaces an encrypted secret. */
+  putSecret(orgId: string, name: string, ciphertext: string, at: Millis): Promise<void>;
+  getSecrets(orgId: string, names: string[]): Promise<{ name: string; ciphertext: string }[]>;
+  listSecretNames(orgId: string): Promise<string[]>;
+  deleteSecret(orgId: string, name: string): Promise<boolean>;
+
+  /** Inserts the workflow and its version `workflow.version`. Throws `SLUG_TAKEN` (409) on a duplicate slug in the org. */
+  insertWorkflow(workflow: WorkflowRecord): Promise<void>;
+  /**
+   * Replaces the workflow row when its stored version is `expectedVersion`; when
+   * `workflow.version` is new, the definition is also stored as that version.
+   * @returns false when the stored version differs (a concurrent edit) or the workflow is gone.
+   */
+  updateWorkflow(workflow: WorkflowRecord, expectedVersion: number): Promise<boolean>;
+  getWorkflow(orgId: string, id: string): Promise<WorkflowRecord | null>;
+  getWorkflowBySlug(orgId: string, slug: string): Promise<WorkflowRecord | null>;
+  listWorkflows(orgId: string, page: { limit: number; offset: number }): Promise<WorkflowRecord[]>;
+  getWorkflowVersion(workflowId: string, version: number): Promise<WorkflowDefinition | null>;
+  /** Deleted workflows vanish from reads; their runs and versions stay for history. */
+  deleteWorkflow(orgId: string, id: string, at: Millis): Promise<boolean>;
+
+  /**
+   * Inserts a run and its first event. With an `idempotency_key` already used in the
+   * org, nothing is inserted and the existing run is returned with `created: false`.
+   * Signals `runsAvailable` when the run is claimable.
+   */
+  insertRun(newRun: NewRun): Promise<{ run: RunRecord; created: boolean }>;
+  getRun(orgId: string | null, id: string): Promise<RunRecord | null>;
+  listRuns(filter: RunListFilter): Promise<RunRecord[]>;
+  listRunSteps(runId: string): Promise<RunStepRecord[]>;
+  listRunEvents(runId: string): Promise<RunEventRecord[]>;
+
+  /**
+   * Leases up to `limit` runs that are pending or running with `available_at <= now`
+   * (never-claimed, woken, or whose lease expired), oldest `available_at` first. A
+   * pending run becomes running. Sets `lease_owner`, `lease_expires_at = available_at = now + leaseMs`.
+   */
+  claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): Promise<RunRecord[]>;
+  /** The output of the latest completed attempt of each step, per run. */
+  loadStepOutputs(runIds: string[]): Promise<Map<string, Record<string, unknown>>>;
+  /** Extends the leases `owner` still holds; runs missing from the answer were lost. */
+  renewLeases(owner: string, runIds: string[], leaseMs: number, now: Millis): Promise<LeaseRenewal[]>;
+  /** Applies many checkpoints in one transaction (group commit). `result[i]` is false when checkpoint i lost its lease. */
+  checkpointRuns(checkpoints: RunCheckpoint[]): Promise<boolean[]>;
+  /** Hands runs back unchanged but claimable at `now` (graceful shutdown). */
+  releaseLeases(owner: string, runIds: string[], now: Millis): Promise<void>;
+  /** The earliest `available_at` after `now` of any runnable run, for a precise wake-up timer. */
+  nextAvailableAt(now: Millis): Promise<Millis | null>;
+
+  /**
+   * Cancels the run at once when no live lease holds it (pending, waiting, or its worker
+   * died): status cancelled, finished, lease cleared, `events` written, a waiting parent woken.
+   * Otherwise sets `cancel_requested` and signals `cancelRequested`.
+   * @returns the run after the change, or null when it does not exist or already finished.
+   */
+  cancelRun(
+    orgId: string,
+    runId: string,
+    now: Millis,
+    events: { cancelled: RunEventInput; requested: RunEventInput },
+  ): Promise<{ run: RunRecord; immediate: boolean } | null>;
+
+  insertEvent(event: EventRecord): Promise<void>;
+  /** Runs of the org suspended in `wait_for_event` on this event type. */
+  listRunsWaitingForEvent(orgId: string, eventType: string): Promise<RunRecord[]>;
+  /**
+   * Wakes one run waiting on `eventType` with `payload`, if it is still waiting on it:
+   * clears the wait, sets `resume_payload` and `available_at = now`, writes `event`.
+   * @returns false when the run no longer waits (another delivery or its timeout won).
+   */
+  resumeWaitingRun(runId: string, eventType: string, payload: unknown, now: Millis, event: RunEventInput): Promise<boolean>;
+}
