@@ -1,0 +1,98 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { configError } from '../domain/errors.js';
+
+const flag = z
+  .enum(['0', '1', 'true', 'false', 'yes', 'no', ''])
+  .transform((value) => value === '1' || value === 'true' || value === 'yes');
+
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const environmentSchema = z.object({
+  STEPWISE_DATA_DIR: z.string().min(1).default('./data'),
+  STEPWISE_DATABASE_URL: z
+    .string()
+    .regex(/^(postgres(ql)?:\/\/|sqlite:).+/, 'must start with postgres://, postgresql:// or sqlite:')
+    .optional(),
+  PORT: intIn(0, 65_535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  STEPWISE_WORKER_CONCURRENCY: intIn(1, 1000).default(16),
+  STEPWISE_LEASE_MS: intIn(1000, 3_600_000).default(30_000),
+  STEPWISE_POLL_MS: intIn(10, 60_000).default(1000),
+  STEPWISE_SHUTDOWN_GRACE_MS: intIn(0, 600_000).default(10_000),
+  STEPWISE_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
+  STEPWISE_ALLOW_PRIVATE_NETWORK: flag.default(false),
+  STEPWISE_SECRET_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/=_-]{43,88}$/, 'must be 32 random bytes, base64 or hex encoded')
+    .optional(),
+  LLM_BASE_URL: z.url('must be a URL such as http://localhost:11434/v1').optional(),
+  LLM_API_KEY: z.string().optional(),
+  LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+  STEPWISE_EMAIL_FROM: z.string().min(3).default('Stepwise <stepwise@localhost>'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+
+export interface StepwiseConfig {
+  dataDir: string;
+  database: DatabaseTarget;
+  port: number;
+  host: string;
+  worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
+  sqliteSynchronous: 'FULL' | 'NORMAL';
+  allowPrivateNetwork: boolean;
+  secretKey: string | null;
+  llm: { baseUrl: string; apiKey: string | null; model: string } | null;
+  smtpUrl: string | null;
+  emailFrom: string;
+  logLevel: string;
+}
+
+/**
+ * Reads and checks the configuration from the environment.
+ * @throws StepwiseError `CONFIG_INVALID` naming the variable and what it accepts.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = environmentSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    throw configError(variable, `${issue.message} (got '${String(env[variable])}')`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.STEPWISE_DATA_DIR);
+  let database: DatabaseTarget = { kind: 'sqlite', path: path.join(dataDir, 'stepwise.db') };
+  if (e.STEPWISE_DATABASE_URL?.startsWith('sqlite:')) {
+    database = { kind: 'sqlite', path: path.resolve(e.STEPWISE_DATABASE_URL.slice('sqlite:'.length)) };
+  } else if (e.STEPWISE_DATABASE_URL) {
+    database = { kind: 'postgres', url: e.STEPWISE_DATABASE_URL };
+  }
+  return {
+    dataDir,
+    database,
+    port: e.PORT,
+    host: e.HOST,
+    worker: {
+      concurrency: e.STEPWISE_WORKER_CONCURRENCY,
+      leaseMs: e.STEPWISE_LEASE_MS,
+      pollMs: e.STEPWISE_POLL_MS,
+      shutdownGraceMs: e.STEPWISE_SHUTDOWN_GRACE_MS,
+    },
+    sqliteSynchronous: e.STEPWISE_SQLITE_SYNCHRONOUS,
+    allowPrivateNetwork: e.STEPWISE_ALLOW_PRIVATE_NETWORK,
+    secretKey: e.STEPWISE_SECRET_KEY ?? null,
+    llm: e.LLM_BASE_URL ? { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY ?? null, model: e.LLM_MODEL } : null,
+    smtpUrl: e.SMTP_URL ?? null,
+    emailFrom: e.STEPWISE_EMAIL_FROM,
+    logLevel: e.LOG_LEVEL,
+  };
+}

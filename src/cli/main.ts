@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../app/config.js';
+import { createStepwise, type Stepwise } from '../app/stepwise.js';
+import { buildServer } from '../api/server.js';
+import { StepwiseError } from '../domain/errors.js';
+import { openStore } from '../store/open-store.js';
+import { runWorkflowFile } from './run-command.js';
+
+const USAGE = `usage: stepwise <command>
+
+  serve                 REST API, workers and scheduler in one process (npm start)
+  worker                workers only (scale out on PostgreSQL)
+  migrate               bring the database schema up to date
+  run <workflow.json> [--input JSON] [--wait]
+                        save the file as a workflow, start a run; --wait runs it here,
+                        printing each step, and exits 1 when the run fails
+
+configuration comes from the environment; see README.md`;
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Stops cleanly on SIGTERM/SIGINT: no new claims, in-flight steps get the grace period. */
+function stopOnSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    process.stderr.write(`${signal}: draining…\n`);
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`error while stopping: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+async function serve(stepwise: Stepwise): Promise<void> {
+  const server = await buildServer(stepwise);
+  await stepwise.startWorker();
+  await server.listen({ port: stepwise.config.port, host: stepwise.config.host });
+  stopOnSignals(async () => {
+    await server.close();
+    await stepwise.close();
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { input: { type: 'string' }, wait: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    out(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'migrate': {
+      const store = await openStore(config.database, { sqliteSynchronous: config.sqliteSynchronous });
+      await store.close();
+      out(`schema up to date (${config.database.kind})`);
+      return 0;
+    }
+    case 'serve': {
+      await serve(await createStepwise(config));
+      return -1;
+    }
+    case 'worker': {
+      const stepwise = await createStepwise(config);
+      await stepwise.startWorker();
+      stepwise.logger.info({ owner: stepwise.worker?.owner, concurrency: config.worker.concurrency }, 'worker started');
+      stopOnSignals(() => stepwise.close());
+      return -1;
+    }
+    case 'run': {
+      const file = rest[0];
+      if (!file) {
+        out(USAGE);
+        return 2;
+      }
+      const stepwise = await createStepwise({ ...config, logLevel: process.env.LOG_LEVEL ?? 'warn' });
+      try {
+        return await runWorkflowFile(stepwise, { file, input: values.input, wait: values.wait ?? false, out });
+      } finally {
+        await stepwise.close();
+      }
+    }
+    default:
+      process.stderr.write(`unknown command '${command}'\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    if (error instanceof StepwiseError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exit(error.status >= 500 && error.code !== 'CONFIG_INVALID' ? 1 : 2);
+    }
+    process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { StepwiseError } from './errors.js';
+import { slugFromTitle } from './workflow-input.js';
+import { parseWorkflowDefinition } from './workflow.js';
+
+const known = (tool: string) => ['http', 'log'].includes(tool);
+
+const errorOf = (fn: () => unknown): StepwiseError => {
+  try {
+    fn();
+  } catch (error) {
+    return error as StepwiseError;
+  }
+  throw new Error('expected an error');
+};
+
+describe('parseWorkflowDefinition', () => {
+  it('fills defaults', () => {
+    const definition = parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log' }] }, known);
+    expect(definition.steps[0]).toEqual({ id: 'a', tool: 'log', params: {}, continue_on_error: false });
+  });
+
+  it('names the field of a bad step', () => {
+    const error = errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log' }, { id: '1bad', tool: 'log' }] }, known));
+    expect(error.status).toBe(400);
+    expect(error.field).toBe('steps.1.id');
+  });
+
+  it('refuses duplicate step ids and unknown tools', () => {
+    expect(errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log' }, { id: 'a', tool: 'log' }] }, known)).field).toBe('steps.1.id');
+    const unknownTool = errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'ftp' }] }, known));
+    expect(unknownTool.field).toBe('steps.0.tool');
+    expect(unknownTool.message).toContain("unknown tool 'ftp'");
+  });
+
+  it('refuses unknown step fields and bad retry policies', () => {
+    expect(errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log', colour: 'red' }] }, known)).status).toBe(400);
+    expect(errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log', retry: { max_attempts: 0 } }] }, known)).field).toBe(
+      'steps.0.retry.max_attempts',
+    );
+  });
+});
+
+describe('slugFromTitle', () => {
+  it('makes camelCase action names like document 000', () => {
+    expect(slugFromTitle('Lead follow-up')).toBe('leadFollowUp');
+    expect(slugFromTitle('Enrich lead')).toBe('enrichLead');
+    expect(slugFromTitle('  42 things ')).toBe('workflow42Things');
+    expect(slugFromTitle('!!!')).toBe('workflow');
+  });
+});

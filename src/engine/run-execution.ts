@@ -1,0 +1,428 @@
+import type { Clock } from '../domain/clock.js';
+import { evaluateExpression, isTruthy } from '../domain/expression.js';
+import { permanentFailure, StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
+import { newId } from '../domain/ids.js';
+import type { RunEventInput, RunEventType, RunProgress, RunRecord, RunStepRecord } from '../domain/model.js';
+import { hasAttemptsLeft, retryDelayMs } from '../domain/retry.js';
+import { assertTransition, type RunStatus } from '../domain/run-state.js';
+import { referencedSecrets, renderTemplate, type TemplateScope } from '../domain/templating.js';
+import { DEFAULT_RETRY_POLICY, type StepDefinition, type WorkflowDefinition } from '../domain/workflow.js';
+import type { RunCheckpoint } from '../store/store.js';
+import type { StepTool, SubRunPort, ToolOutcome, ToolSettings } from '../tools/tool.js';
+import type { CheckpointQueue } from './checkpoint-queue.js';
+import type { DefinitionSource } from './definition-cache.js';
+
+/** Why a run's execution was stopped from outside its current step. */
+export type StopReason = 'cancel' | 'shutdown' | 'lease_lost' | 'run_timeout';
+
+/** A run waiting on a child run re-checks it this often, in case the child's wake-up was missed. */
+const CHILD_RECHECK_MS = 30_000;
+
+export interface ExecutionDeps {
+  clock: Clock;
+  definitions: DefinitionSource;
+  tools: { get(name: string): StepTool | undefined };
+  secrets: { resolve(orgId: string, names: Iterable<string>): Promise<Record<string, string>> };
+  subRuns(orgId: string, parentRunId: string): SubRunPort;
+  toolSettings: ToolSettings;
+  checkpoints: CheckpointQueue;
+  log(level: 'info' | 'warn' | 'error', message: string, data: Record<string, unknown>): void;
+  random?: () => number;
+}
+
+type StepResult =
+  | { kind: 'outcome'; outcome: ToolOutcome; params: unknown }
+  | { kind: 'failure'; failure: StepFailure; params: unknown }
+  | { kind: 'stopped'; reason: StopReason; params: unknown };
+
+/**
+ * Executes one leased run: step after step while it holds the lease, committing each
+ * step's result with the run's cursor before starting the next. It returns when the
+ * run finishes, parks (delay, event, retry backoff, child run) or is stopped.
+ */
+export class RunExecution {
+  private readonly progress: RunProgress;
+  private readonly stopper = new AbortController();
+  private stopReason: StopReason | null = null;
+  private lastOutput: unknown = null;
+
+  constructor(
+    readonly run: RunRecord,
+    private readonly outputs: Record<string, unknown>,
+    private readonly owner: string,
+    private readonly deps: ExecutionDeps,
+  ) {
+    const { id: _id, ...rest } = run;
+    this.progress = pickProgress(rest);
+  }
+
+  get id(): string {
+    return this.run.id;
+  }
+
+  /** Why the execution was stopped from outside, if it was. */
+  get stoppedFor(): StopReason | null {
+    return this.stopReason;
+  }
+
+  /** Aborts the step in flight; the first reason given wins. */
+  stop(reason: StopReason): void {
+    if (this.stopReason) return;
+    this.stopReason = reason;
+    this.stopper.abort(reason);
+  }
+
+  /** The lease was extended in the store; later checkpoints must not write the old expiry back. */
+  leaseRenewed(expiresAt: number): void {
+    this.progress.lease_expires_at = expiresAt;
+    this.progress.available_at = expiresAt;
+  }
+
+  async execute(): Promise<void> {
+    const definition = await this.deps.definitions.definitionAt(this.run.workflow_id, this.run.workflow_version);
+    const now = this.deps.clock.now();
+    const events: RunEventInput[] = [];
+    if (this.progress.started_at === null) {
+      this.progress.started_at = now;
+      this.progress.deadline_at = definition.timeout_ms ? now + definition.timeout_ms : null;
+      events.push(this.event('run.started', { attempt: this.progress.attempt }, now));
+    }
+    const previous = definition.steps.slice(0, this.progress.step_index).reverse().find((step) => step.id in this.outputs);
+    if (previous) this.lastOutput = this.outputs[previous.id];
+    const deadlineTimer = this.armDeadline();
+    try {
+      if (this.run.cancel_requested) this.stop('cancel');
+      await this.loop(definition, events);
+    } finally {
+      if (deadlineTimer) clearTimeout(deadlineTimer);
+    }
+  }
+
+  private armDeadline(): NodeJS.Timeout | null {
+    if (this.progress.deadline_at === null) return null;
+    const timer = setTimeout(() => this.stop('run_timeout'), Math.max(0, this.progress.deadline_at - this.deps.clock.now()));
+    timer.unref();
+    return timer;
+  }
+
+  private async loop(definition: WorkflowDefinition, carried: RunEventInput[]): Promise<void> {
+    let events = carried;
+    for (;;) {
+      if (this.progress.deadline_at !== null && this.deps.clock.now() >= this.progress.deadline_at) this.stop('run_timeout');
+      if (this.stopReason) return this.handleStop(this.stopReason, events, null);
+      const step = definition.steps[this.progress.step_index];
+      if (!step) return this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null);
+
+      const startedAt = this.deps.clock.now();
+      const resuming = this.progress.step_state !== null || this.progress.resume_payload !== null;
+      if (!resuming && step.when !== undefined && !(await this.conditionHolds(step))) {
+        const record = this.stepRecord(step, 'skipped', null, null, null, startedAt);
+        events.push(this.event('step.skipped', { step_id: step.id, when: step.when }, startedAt));
+        this.advanceTo(this.progress.step_index + 1);
+        if (!(await this.commit(events, [record]))) return;
+        events = [];
+        continue;
+      }
+
+      this.progress.current_step = this.progress.step_index + 1;
+      events.push(
+        this.event('step.started', { step_id: step.id, step_index: this.progress.step_index, attempt: this.progress.attempt, tool: step.tool }, startedAt),
+      );
+      // Not awaited: the start becomes visible within a commit tick, and merges with the
+      // result when the step is quick, so fast steps cost one write, not two.
+      void this.commit(events, []).catch(() => undefined);
+      events = [];
+
+      const result = await this.runStep(step);
+      const finishedAt = this.deps.clock.now();
+      if (result.kind === 'stopped') {
+        return this.handleStop(result.reason, events, this.stepRecord(step, 'failed', result.params, null, stopError(result.reason), startedAt));
+      }
+      if (result.kind === 'failure') {
+        const next = await this.handleFailure(step, result, startedAt, finishedAt);
+        if (next === 'stop') return;
+        continue;
+      }
+      const { outcome } = result;
+      if (outcome.kind === 'suspend') return this.suspend(step, outcome, finishedAt);
+
+      this.outputs[step.id] = outcome.output;
+      this.lastOutput = outcome.output;
+      const record = this.stepRecord(step, 'completed', result.params, outcome.output, null, startedAt, finishedAt);
+      const doneEvents = [this.event('step.completed', { step_id: step.id, attempt: this.progress.attempt, duration_ms: finishedAt - startedAt }, finishedAt)];
+      const target = this.nextIndex(definition, step, outcome.next);
+      if (typeof target !== 'number') {
+        return this.finish('failed', doneEvents, target, [record]);
+      }
+      this.advanceTo(target);
+      if (!(await this.commit(doneEvents, [record]))) return;
+    }
+  }
+
+  private async conditionHolds(step: StepDefinition): Promise<boolean> {
+    try {
+      return isTruthy(await evaluateExpression(step.when!, this.scopeData()));
+    } catch {
+      // A `when` that cannot be evaluated (e.g. it reads a skipped step) counts as false.
+      return false;
+    }
+  }
+
+  private scopeData(): Record<string, unknown> {
+    return {
+      input: this.run.input,
+      steps: Object.fromEntries(Object.entries(this.outputs).map(([id, output]) => [id, { output }])),
+      run: { id: this.run.id, workflow_id: this.run.workflow_id, attempt: this.progress.attempt },
+    };
+  }
+
+  private async runStep(step: StepDefinition): Promise<StepResult> {
+    let params: unknown = step.params;
+    const signal = step.timeout_ms
+      ? AbortSignal.any([this.stopper.signal, AbortSignal.timeout(step.timeout_ms)])
+      : this.stopper.signal;
+    try {
+      const tool = this.deps.tools.get(step.tool);
+      if (!tool) throw permanentFailure('UNKNOWN_TOOL', `step '${step.id}' uses unknown tool '${step.tool}'`);
+      const secrets = await this.deps.secrets.resolve(this.run.org_id, referencedSecrets(step.params));
+      const scope: TemplateScope = { ...(this.scopeData() as Omit<TemplateScope, 'secrets'>), secrets };
+      const rendered = renderTemplate(step.params, scope);
+      const parsed = tool.params.safeParse(rendered);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const field = ['steps', step.id, 'params', ...(issue?.path ?? []).map(String)].join('.');
+        throw permanentFailure('PARAMS_INVALID', `${field}: ${issue?.message ?? 'is invalid'}`);
+      }
+      params = redactSecrets(parsed.data, secrets);
+      const resume =
+        this.progress.step_state !== null || this.progress.resume_payload !== null
+          ? { state: this.progress.step_state, payload: this.progress.resume_payload }
+          : null;
+      const outcome = await abortable(
+        tool.execute(parsed.data, {
+          run_id: this.run.id,
+          step_id: step.id,
+          org_id: this.run.org_id,
+          workflow_id: this.run.workflow_id,
+          attempt: this.progress.attempt,
+          idempotency_key: `${this.run.id}:${step.id}`,
+          signal,
+          now: () => this.deps.clock.now(),
+          settings: this.deps.toolSettings,
+          resume,
+          runs: this.deps.subRuns(this.run.org_id, this.run.id),
+          log: (message, data) => this.deps.log('info', message, { run_id: this.run.id, step_id: step.id, ...data }),
+        }),
+        signal,
+      );
+      return { kind: 'outcome', outcome, params };
+    } catch (error) {
+      if (this.stopReason) return { kind: 'stopped', reason: this.stopReason, params };
+      if (signal.aborted) {
+        return {
+          kind: 'failure',
+          failure: new StepFailure('STEP_TIMEOUT', `step '${step.id}' timed out after ${step.timeout_ms} ms`),
+          params,
+        };
+      }
+      const failure = error instanceof StepFailure ? error : new StepFailure('STEP_ERROR', toErrorInfo(error).message);
+      return { kind: 'failure', failure, params };
+    }
+  }
+
+  private async handleFailure(
+    step: StepDefinition,
+    result: Extract<StepResult, { kind: 'failure' }>,
+    startedAt: number,
+    finishedAt: number,
+  ): Promise<'continue' | 'stop'> {
+    const { failure } = result;
+    const error = toErrorInfo(failure);
+    const attempt = this.progress.attempt;
+    const record = this.stepRecord(step, 'failed', result.params, null, error, startedAt, finishedAt);
+    const events = [this.event('step.failed', { step_id: step.id, attempt, error }, finishedAt)];
+    const policy = step.retry ?? DEFAULT_RETRY_POLICY;
+    if (failure.retriable && hasAttemptsLeft(policy, attempt)) {
+      const delay = Math.max(retryDelayMs(policy, attempt + 1, this.deps.random), failure.retryAfterMs ?? 0);
+      const wakeAt = this.capByDeadline(finishedAt + delay);
+      events.push(this.event('step.retry_scheduled', { step_id: step.id, next_attempt: attempt + 1, delay_ms: delay, wake_at: wakeAt }, finishedAt));
+      this.progress.attempt = attempt + 1;
+      this.progress.step_state = null;
+      this.progress.resume_payload = null;
+      this.park(wakeAt);
+      await this.commit(events, [record]);
+      return 'stop';
+    }
+    if (step.continue_on_error) {
+      this.progress.has_failed_steps = true;
+      this.advanceTo(this.progress.step_index + 1);
+      return (await this.commit(events, [record])) ? 'continue' : 'stop';
+    }
+    await this.finish('failed', events, { ...error, step_id: step.id } as ErrorInfo, [record]);
+    return 'stop';
+  }
+
+  private async suspend(step: StepDefinition, outcome: Extract<ToolOutcome, { kind: 'suspend' }>, at: number): Promise<void> {
+    const wait = outcome.wait;
+    let wakeAt = outcome.wake_at;
+    if (wait?.kind === 'run' && wakeAt === null) wakeAt = at + CHILD_RECHECK_MS;
+    this.progress.step_state = outcome.state ?? {};
+    this.progress.resume_payload = null;
+    this.progress.wait_event_type = wait?.kind === 'event' ? wait.event_type : null;
+    this.progress.wait_match = wait?.kind === 'event' ? wait.match : null;
+    this.progress.wait_run_id = wait?.kind === 'run' ? wait.run_id : null;
+    const parkedUntil = wakeAt === null ? this.progress.deadline_at : this.capByDeadline(wakeAt);
+    this.park(parkedUntil);
+    await this.commit([this.event('run.waiting', { step_id: step.id, wake_at: parkedUntil, wait: wait ?? null }, at)], []);
+  }
+
+  private async handleStop(reason: StopReason, events: RunEventInput[], record: RunStepRecord | null): Promise<void> {
+    const records = record ? [record] : [];
+    if (reason === 'cancel') return this.finish('cancelled', events, { code: 'CANCELLED', message: 'the run was cancelled' }, records);
+    if (reason === 'run_timeout') {
+      return this.finish('failed', events, { code: 'RUN_TIMEOUT', message: 'the run passed its timeout_ms' }, records);
+    }
+    // Shutdown or a lost lease: the step result is unknown, so the step runs again elsewhere.
+  }
+
+  private async finish(status: RunStatus, events: RunEventInput[], error: ErrorInfo | null, records: RunStepRecord[] = []): Promise<void> {
+    assertTransition(this.progress.status, status);
+    const at = this.deps.clock.now();
+    this.progress.status = status;
+    this.progress.finished_at = at;
+    this.progress.output = status === 'completed' || status === 'partial_complete' ? this.lastOutput : null;
+    this.progress.error = error;
+    this.progress.step_state = null;
+    this.progress.resume_payload = null;
+    this.progress.wait_event_type = null;
+    this.progress.wait_match = null;
+    this.progress.wait_run_id = null;
+    this.park(null);
+    const data: Record<string, unknown> = { duration_ms: at - (this.progress.started_at ?? at) };
+    if (error) data.error = error;
+    await this.commit([...events, this.event(`run.${status}` as RunEventType, data, at)], records, this.run.parent_run_id);
+  }
+
+  /** Releases the lease; the run becomes claimable again at `availableAt` (null = only a wake-up). */
+  private park(availableAt: number | null): void {
+    this.progress.lease_owner = null;
+    this.progress.lease_expires_at = null;
+    this.progress.available_at = availableAt;
+  }
+
+  private advanceTo(index: number): void {
+    this.progress.step_index = index;
+    this.progress.attempt = 1;
+    this.progress.step_state = null;
+    this.progress.resume_payload = null;
+    this.progress.wait_event_type = null;
+    this.progress.wait_match = null;
+    this.progress.wait_run_id = null;
+  }
+
+  private nextIndex(definition: WorkflowDefinition, step: StepDefinition, next: string | null | undefined): number | ErrorInfo {
+    if (next === undefined) return this.progress.step_index + 1;
+    if (next === null) return definition.steps.length;
+    const index = definition.steps.findIndex((candidate) => candidate.id === next);
+    if (index >= 0) return index;
+    return { code: 'UNKNOWN_STEP', message: `step '${step.id}' branched to '${next}', which is not a step of this workflow`, step_id: step.id } as ErrorInfo;
+  }
+
+  private capByDeadline(at: number): number {
+    return this.progress.deadline_at === null ? at : Math.min(at, this.progress.deadline_at);
+  }
+
+  private async commit(events: RunEventInput[], steps: RunStepRecord[], wakeParent: string | null = null): Promise<boolean> {
+    this.progress.updated_at = this.deps.clock.now();
+    const checkpoint: RunCheckpoint = {
+      run_id: this.run.id,
+      owner: this.owner,
+      progress: { ...this.progress },
+      steps,
+      events,
+      wake_parent_run_id: wakeParent,
+    };
+    const ok = await this.deps.checkpoints.submit(checkpoint);
+    if (!ok) this.stop('lease_lost');
+    return ok;
+  }
+
+  private stepRecord(
+    step: StepDefinition,
+    status: RunStepRecord['status'],
+    input: unknown,
+    output: unknown,
+    error: ErrorInfo | null,
+    startedAt: number,
+    finishedAt = startedAt,
+  ): RunStepRecord {
+    return {
+      id: newId('step'),
+      run_id: this.run.id,
+      step_id: step.id,
+      step_index: this.progress.step_index,
+      attempt: this.progress.attempt,
+      tool: step.tool,
+      status,
+      input,
+      output,
+      error,
+      started_at: startedAt,
+      finished_at: finishedAt,
+    };
+  }
+
+  private event(type: RunEventType, data: Record<string, unknown>, at: number): RunEventInput {
+    return { run_id: this.run.id, type, data, at };
+  }
+}
+
+const PROGRESS_FIELDS = [
+  'status', 'step_index', 'current_step', 'attempt', 'step_state', 'resume_payload', 'available_at', 'lease_owner',
+  'lease_expires_at', 'wait_event_type', 'wait_match', 'wait_run_id', 'has_failed_steps', 'output', 'error',
+  'started_at', 'finished_at', 'deadline_at', 'updated_at',
+] as const satisfies readonly (keyof RunProgress)[];
+
+function pickProgress(run: Omit<RunRecord, 'id'>): RunProgress {
+  return Object.fromEntries(PROGRESS_FIELDS.map((field) => [field, run[field]])) as unknown as RunProgress;
+}
+
+function stopError(reason: StopReason): ErrorInfo {
+  return reason === 'cancel'
+    ? { code: 'CANCELLED', message: 'the step was aborted because the run was cancelled' }
+    : { code: 'RUN_TIMEOUT', message: 'the step was aborted because the run passed its timeout_ms' };
+}
+
+/** Settles with the tool's promise, or rejects as soon as the signal aborts even if the tool ignores it. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Stored step inputs must not hold secret values: each one is replaced by a marker. */
+function redactSecrets(value: unknown, secrets: Record<string, string>): unknown {
+  const values = Object.values(secrets).filter((secret) => secret.length > 0);
+  if (values.length === 0) return value;
+  const redact = (item: unknown): unknown => {
+    if (typeof item === 'string') return values.reduce((text, secret) => text.split(secret).join('[secret]'), item);
+    if (Array.isArray(item)) return item.map(redact);
+    if (item !== null && typeof item === 'object') {
+      return Object.fromEntries(Object.entries(item).map(([key, inner]) => [key, redact(inner)]));
+    }
+    return item;
+  };
+  return redact(value);
+}

@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { RunRecord } from '../domain/model.js';
+import type { Store } from '../store/store.js';
+import { CheckpointQueue } from './checkpoint-queue.js';
+import { RunExecution, type ExecutionDeps } from './run-execution.js';
+
+export interface WorkerConfig {
+  /** Runs executed at once by this worker. */
+  concurrency: number;
+  /** How long a claim lasts without a heartbeat; a crashed worker's runs come back after this. */
+  leaseMs: number;
+  /** Longest sleep between claim attempts when no wake-up signal arrives. */
+  pollMs: number;
+}
+
+export type WorkerDeps = Omit<ExecutionDeps, 'checkpoints'> & { store: Store };
+
+/**
+ * Claims runnable runs under a lease and executes them, `concurrency` at a time.
+ * Wakes on store signals (NOTIFY / in-process), on a timer for the next scheduled
+ * wake-up, and on a poll as the fallback. Heartbeats keep its leases alive and deliver
+ * cancel requests.
+ */
+export class Worker {
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly active = new Map<string, RunExecution>();
+  private readonly checkpoints: CheckpointQueue;
+  private running = false;
+  private wakeRequested = false;
+  private wake: (() => void) | null = null;
+  private loopDone: Promise<void> | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
+  private readonly executions = new Set<Promise<void>>();
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    private readonly config: WorkerConfig,
+  ) {
+    this.checkpoints = new CheckpointQueue(deps.store);
+  }
+
+  /** Runs currently held by this worker. */
+  get activeRunIds(): string[] {
+    return [...this.active.keys()];
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.unlisten = await this.deps.store.listen({
+      runsAvailable: () => this.signal(),
+      cancelRequested: (runId) => this.active.get(runId)?.stop('cancel'),
+    });
+    const every = Math.max(100, Math.floor(this.config.leaseMs / 3));
+    this.heartbeat = setInterval(() => void this.renewLeases(), every);
+    this.heartbeat.unref();
+    this.loopDone = this.claimLoop();
+  }
+
+  /**
+   * Graceful stop: no new claims; in-flight runs get `graceMs` to finish their step,
+   * then are aborted and handed back so another worker resumes them at once.
+   */
+  async stop(graceMs = 0): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.signal();
+    await this.loopDone;
+    const settled = Promise.allSettled([...this.executions]);
+    const timedOut = await Promise.race([
+      settled.then(() => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref()),
+    ]);
+    if (timedOut) {
+      for (const execution of this.active.values()) execution.stop('shutdown');
+      await settled;
+    }
+    await this.checkpoints.drain();
+    const leftovers = [...this.active.keys()];
+    if (leftovers.length > 0) await this.deps.store.releaseLeases(this.owner, leftovers, this.deps.clock.now());
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.unlisten?.();
+  }
+
+  private signal(): void {
+    this.wakeRequested = true;
+    this.wake?.();
+  }
+
+  private async claimLoop(): Promise<void> {
+    while (this.running) {
+      this.wakeRequested = false;
+      const free = this.config.concurrency - this.active.size;
+      let claimed: RunRecord[] = [];
+      if (free > 0) {
+        try {
+          claimed = await this.deps.store.claimRunnableRuns(this.owner, free, this.config.leaseMs, this.deps.clock.now());
+          if (claimed.length > 0) await this.launch(claimed);
+        } catch (error) {
+          this.deps.log('error', 'claiming runs failed; retrying after the poll interval', { error: String(error) });
+        }
+      }
+      if (!this.running) break;
+      if (this.wakeRequested || (free > 0 && claimed.length === free)) continue;
+      await this.sleep(free > 0 ? await this.untilNextWakeUp() : this.config.pollMs);
+    }
+  }
+
+  private async untilNextWakeUp(): Promise<number> {
+    try {
+      const now = this.deps.clock.now();
+      const next = await this.deps.store.nextAvailableAt(now);
+      return next === null ? this.config.pollMs : Math.min(this.config.pollMs, Math.max(1, next - now));
+    } catch {
+      return this.config.pollMs;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.wakeRequested) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(finish, ms);
+      function finish(this: void) {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = null;
+        finish();
+      };
+    });
+  }
+
+  private async launch(runs: RunRecord[]): Promise<void> {
+    const resumed = runs.filter((run) => run.step_index > 0 || run.current_step > 0).map((run) => run.id);
+    const outputs = resumed.length > 0 ? await this.deps.store.loadStepOutputs(resumed) : new Map<string, Record<string, unknown>>();
+    for (const run of runs) {
+      const execution = new RunExecution(run, outputs.get(run.id) ?? {}, this.owner, { ...this.deps, checkpoints: this.checkpoints });
+      this.active.set(run.id, execution);
+      const done = execution
+        .execute()
+        .catch((error: unknown) => {
+          this.deps.log('error', 'a run execution failed unexpectedly; it resumes after its lease expires', {
+            run_id: run.id,
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          });
+        })
+        .finally(() => {
+          // A run stopped for shutdown keeps its lease until stop() hands it back.
+          if (this.running || !isHeldForRelease(execution)) this.active.delete(run.id);
+          this.executions.delete(done);
+          this.signal();
+        });
+      this.executions.add(done);
+    }
+  }
+
+  private async renewLeases(): Promise<void> {
+    const ids = [...this.active.keys()];
+    if (ids.length === 0) return;
+    try {
+      const now = this.deps.clock.now();
+      const renewed = await this.deps.store.renewLeases(this.owner, ids, this.config.leaseMs, now);
+      const held = new Map(renewed.map((renewal) => [renewal.id, renewal]));
+      for (const id of ids) {
+        const execution = this.active.get(id);
+        const renewal = held.get(id);
+        if (!execution) continue;
+        if (!renewal) execution.stop('lease_lost');
+        else {
+          execution.leaseRenewed(now + this.config.leaseMs);
+          if (renewal.cancel_requested) execution.stop('cancel');
+        }
+      }
+    } catch (error) {
+      this.deps.log('warn', 'renewing leases failed; will try again', { error: String(error) });
+    }
+  }
+}
+
+function isHeldForRelease(execution: RunExecution): boolean {
+  return execution.stoppedFor === 'shutdown';
+}

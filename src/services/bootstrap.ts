@@ -1,0 +1,43 @@
+import type { Clock } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
+import type { Org, Site } from '../domain/model.js';
+import type { Store } from '../store/store.js';
+
+export const DEFAULT_ORG_NAME = 'default';
+export const DEFAULT_SITE_NAME = 'default';
+
+/** Makes sure org `default` and its site `default` exist, for a first start on an empty database. */
+export async function ensureDefaultOrg(store: Store, clock: Clock): Promise<{ org: Org; site: Site }> {
+  const org = await ensureOrg(store, clock, DEFAULT_ORG_NAME);
+  const site = await ensureSite(store, clock, org.id, DEFAULT_SITE_NAME);
+  return { org, site };
+}
+
+export async function ensureOrg(store: Store, clock: Clock, name: string): Promise<Org> {
+  const existing = await store.getOrgByName(name);
+  if (existing) return existing;
+  const org: Org = { id: newId('org'), name, plan: 'free', created_at: clock.now() };
+  try {
+    await store.createOrg(org);
+    return org;
+  } catch (error) {
+    // Another process created it between our read and write.
+    const raced = await store.getOrgByName(name);
+    if (raced) return raced;
+    throw error;
+  }
+}
+
+export async function ensureSite(store: Store, clock: Clock, orgId: string, name: string): Promise<Site> {
+  const existing = await store.getSiteByName(orgId, name);
+  if (existing) return existing;
+  const site: Site = { id: newId('site'), org_id: orgId, name, created_at: clock.now() };
+  try {
+    await store.createSite(site);
+    return site;
+  } catch (error) {
+    const raced = await store.getSiteByName(orgId, name);
+    if (raced) return raced;
+    throw error;
+  }
+}

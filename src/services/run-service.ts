@@ -1,0 +1,138 @@
+import type { Clock } from '../domain/clock.js';
+import { notFound, StepwiseError, validationError } from '../domain/errors.js';
+import { newId } from '../domain/ids.js';
+import type { RunEventRecord, RunRecord, RunStepRecord, RunTrigger } from '../domain/model.js';
+import { RUN_STATUSES, type RunStatus } from '../domain/run-state.js';
+import type { Store } from '../store/store.js';
+import type { WorkflowService } from './workflow-service.js';
+
+export interface StartRunOptions {
+  input?: unknown;
+  /** The same key in the same org returns the run it first started. */
+  idempotency_key?: string;
+  trigger?: RunTrigger;
+  site_id?: string | null;
+  parent_run_id?: string | null;
+}
+
+export interface RunDetail {
+  run: RunRecord;
+  steps: RunStepRecord[];
+  events: RunEventRecord[];
+}
+
+const MAX_INPUT_BYTES = 1_000_000;
+
+/** Starting, reading and cancelling runs. */
+export class RunService {
+  constructor(
+    private readonly store: Store,
+    private readonly workflows: WorkflowService,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Starts a run of the workflow's current version. @returns the run and whether this call created it. */
+  async start(orgId: string, workflowRef: string, options: StartRunOptions = {}): Promise<{ run: RunRecord; created: boolean }> {
+    const workflow = await this.workflows.get(orgId, workflowRef);
+    if (workflow.status === 'generating' || workflow.status === 'failed') {
+      throw new StepwiseError(
+        'WORKFLOW_NOT_RUNNABLE',
+        409,
+        `workflow '${workflow.id}' is '${workflow.status}' and has no steps to run yet`,
+      );
+    }
+    const input = options.input ?? {};
+    if (JSON.stringify(input).length > MAX_INPUT_BYTES) {
+      throw validationError('input', 'input: a run input is at most 1 MB of JSON');
+    }
+    if (options.idempotency_key !== undefined && (options.idempotency_key.length < 1 || options.idempotency_key.length > 255)) {
+      throw validationError('idempotency_key', 'idempotency_key: between 1 and 255 characters');
+    }
+    const now = this.clock.now();
+    const id = newId('run');
+    const run: RunRecord = {
+      id,
+      org_id: orgId,
+      site_id: options.site_id ?? null,
+      workflow_id: workflow.id,
+      workflow_version: workflow.version,
+      input,
+      total_steps: workflow.definition.steps.length,
+      cancel_requested: false,
+      idempotency_key: options.idempotency_key ?? null,
+      parent_run_id: options.parent_run_id ?? null,
+      trigger: options.trigger ?? { type: 'api' },
+      credits_reserved: 0,
+      credits_consumed: 0,
+      created_at: now,
+      status: 'pending',
+      step_index: 0,
+      current_step: 0,
+      attempt: 1,
+      step_state: null,
+      resume_payload: null,
+      available_at: now,
+      lease_owner: null,
+      lease_expires_at: null,
+      wait_event_type: null,
+      wait_match: null,
+      wait_run_id: null,
+      has_failed_steps: false,
+      output: null,
+      error: null,
+      started_at: null,
+      finished_at: null,
+      deadline_at: null,
+      updated_at: now,
+    };
+    return this.store.insertRun({
+      run,
+      event: { run_id: id, type: 'run.created', data: { workflow_version: workflow.version, trigger: run.trigger }, at: now },
+    });
+  }
+
+  async get(orgId: string, runId: string): Promise<RunRecord> {
+    const run = await this.store.getRun(orgId, runId);
+    if (!run) throw notFound('run', runId);
+    return run;
+  }
+
+  async detail(orgId: string, runId: string): Promise<RunDetail> {
+    const run = await this.get(orgId, runId);
+    const [steps, events] = await Promise.all([this.store.listRunSteps(run.id), this.store.listRunEvents(run.id)]);
+    return { run, steps, events };
+  }
+
+  list(
+    orgId: string,
+    filter: { workflow_id?: string; status?: RunStatus[]; limit?: number; offset?: number } = {},
+  ): Promise<RunRecord[]> {
+    for (const status of filter.status ?? []) {
+      if (!RUN_STATUSES.includes(status)) {
+        throw validationError('status', `status: '${status}' is not one of ${RUN_STATUSES.join(', ')}`);
+      }
+    }
+    return this.store.listRuns({
+      org_id: orgId,
+      workflow_id: filter.workflow_id,
+      status: filter.status,
+      limit: Math.min(Math.max(filter.limit ?? 50, 1), 500),
+      offset: Math.max(filter.offset ?? 0, 0),
+    });
+  }
+
+  /**
+   * Cancels a run. A run no worker holds is cancelled at once; a run in flight gets a
+   * cancel request that aborts its current step within moments.
+   */
+  async cancel(orgId: string, runId: string, reason = 'cancelled by request'): Promise<RunRecord> {
+    const now = this.clock.now();
+    const result = await this.store.cancelRun(orgId, runId, now, {
+      cancelled: { run_id: runId, type: 'run.cancelled', data: { reason }, at: now },
+      requested: { run_id: runId, type: 'run.cancel_requested', data: { reason }, at: now },
+    });
+    if (result) return result.run;
+    const run = await this.get(orgId, runId);
+    throw new StepwiseError('RUN_ALREADY_FINISHED', 409, `run '${run.id}' already finished as '${run.status}'`);
+  }
+}

@@ -1,0 +1,158 @@
+import { Cron } from 'croner';
+import type { Clock } from '../domain/clock.js';
+import { notFound, StepwiseError, validationError } from '../domain/errors.js';
+import { newId } from '../domain/ids.js';
+import type { TriggerConfig, WorkflowRecord } from '../domain/model.js';
+import {
+  slugFromTitle,
+  workflowInputSchema,
+  workflowPatchSchema,
+  type ParsedWorkflowInput,
+  type WorkflowInput,
+  type WorkflowPatch,
+} from '../domain/workflow-input.js';
+import { parseWorkflowDefinition, zodToValidationError, type WorkflowDefinition } from '../domain/workflow.js';
+import type { Store } from '../store/store.js';
+
+export interface ToolCatalog {
+  has(name: string): boolean;
+}
+
+const MAX_SLUG_ATTEMPTS = 50;
+
+/** Creating, editing and reading workflows. Every edit of steps or timeout makes a new version. */
+export class WorkflowService {
+  constructor(
+    private readonly store: Store,
+    private readonly tools: ToolCatalog,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(orgId: string, raw: WorkflowInput): Promise<WorkflowRecord> {
+    const parsed = workflowInputSchema.safeParse(raw);
+    if (!parsed.success) throw zodToValidationError(parsed.error);
+    const input = parsed.data;
+    const definition = this.checkDefinition(input.steps, input.timeout_ms);
+    checkTrigger(input.trigger_config);
+    const now = this.clock.now();
+    const base: Omit<WorkflowRecord, 'slug'> = {
+      id: newId('wf'),
+      org_id: orgId,
+      title: input.title,
+      description: input.description,
+      status: input.status,
+      trigger_config: input.trigger_config as TriggerConfig,
+      is_public: input.is_public,
+      credit_cost: input.credit_cost,
+      callback_url: input.callback_url,
+      metadata: input.metadata,
+      version: 1,
+      definition,
+      created_at: now,
+      updated_at: now,
+    };
+    if (input.slug) {
+      const workflow = { ...base, slug: input.slug };
+      await this.store.insertWorkflow(workflow);
+      return workflow;
+    }
+    return this.insertWithFreeSlug(base, slugFromTitle(input.title));
+  }
+
+  async update(orgId: string, id: string, raw: WorkflowPatch): Promise<WorkflowRecord> {
+    const parsed = workflowPatchSchema.safeParse(raw);
+    if (!parsed.success) throw zodToValidationError(parsed.error);
+    const patch = parsed.data;
+    const current = await this.get(orgId, id);
+    const definitionChanged = patch.steps !== undefined || patch.timeout_ms !== undefined;
+    const definition = definitionChanged
+      ? this.checkDefinition(patch.steps ?? current.definition.steps, patch.timeout_ms ?? current.definition.timeout_ms)
+      : current.definition;
+    if (patch.trigger_config) checkTrigger(patch.trigger_config);
+    const next: WorkflowRecord = {
+      ...current,
+      title: patch.title ?? current.title,
+      description: patch.description ?? current.description,
+      slug: patch.slug ?? current.slug,
+      status: patch.status ?? current.status,
+      trigger_config: (patch.trigger_config as TriggerConfig | undefined) ?? current.trigger_config,
+      is_public: patch.is_public ?? current.is_public,
+      credit_cost: patch.credit_cost ?? current.credit_cost,
+      callback_url: patch.callback_url === undefined ? current.callback_url : patch.callback_url,
+      metadata: patch.metadata ? { ...current.metadata, ...patch.metadata } : current.metadata,
+      definition,
+      version: definitionChanged ? current.version + 1 : current.version,
+      updated_at: this.clock.now(),
+    };
+    if (!(await this.store.updateWorkflow(next, current.version))) {
+      throw new StepwiseError('CONCURRENT_EDIT', 409, `workflow '${id}' was changed by another request; read it and try again`);
+    }
+    return next;
+  }
+
+  /** Finds a workflow by id, or by slug when no id matches. */
+  async get(orgId: string, idOrSlug: string): Promise<WorkflowRecord> {
+    const workflow =
+      (await this.store.getWorkflow(orgId, idOrSlug)) ?? (await this.store.getWorkflowBySlug(orgId, idOrSlug));
+    if (!workflow) throw notFound('workflow', idOrSlug);
+    return workflow;
+  }
+
+  list(orgId: string, page: { limit: number; offset: number }): Promise<WorkflowRecord[]> {
+    return this.store.listWorkflows(orgId, page);
+  }
+
+  async delete(orgId: string, id: string): Promise<void> {
+    if (!(await this.store.deleteWorkflow(orgId, id, this.clock.now()))) throw notFound('workflow', id);
+  }
+
+  /** The definition a run pinned, whatever edits came after. */
+  async definitionAt(workflowId: string, version: number): Promise<WorkflowDefinition> {
+    const definition = await this.store.getWorkflowVersion(workflowId, version);
+    if (!definition) throw notFound('workflow version', `${workflowId}@${version}`);
+    return definition;
+  }
+
+  private checkDefinition(steps: unknown, timeoutMs: number | undefined): WorkflowDefinition {
+    const raw = timeoutMs === undefined ? { steps } : { steps, timeout_ms: timeoutMs };
+    return parseWorkflowDefinition(raw, (tool) => this.tools.has(tool));
+  }
+
+  private async insertWithFreeSlug(base: Omit<WorkflowRecord, 'slug'>, wanted: string): Promise<WorkflowRecord> {
+    for (let n = 1; n <= MAX_SLUG_ATTEMPTS; n += 1) {
+      const workflow = { ...base, slug: n === 1 ? wanted : `${wanted}${n}` };
+      try {
+        await this.store.insertWorkflow(workflow);
+        return workflow;
+      } catch (error) {
+        if (!(error instanceof StepwiseError) || error.code !== 'SLUG_TAKEN') throw error;
+      }
+    }
+    throw validationError('slug', `slug: '${wanted}' and its numbered variants are taken; give a slug`);
+  }
+}
+
+function checkTrigger(trigger: ParsedWorkflowInput['trigger_config']): void {
+  if (trigger.timezone !== undefined && !isTimeZone(trigger.timezone)) {
+    throw validationError('trigger_config.timezone', `trigger_config.timezone: '${trigger.timezone}' is not an IANA time zone such as America/New_York`);
+  }
+  if (trigger.type === 'scheduled' && trigger.schedule) {
+    try {
+      new Cron(trigger.schedule, { paused: true, timezone: trigger.timezone });
+    } catch (error) {
+      throw validationError(
+        'trigger_config.schedule',
+        `trigger_config.schedule: '${trigger.schedule}' is not a valid cron expression (${(error as Error).message})`,
+      );
+    }
+  }
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
