@@ -1,0 +1,73 @@
+import { EventEmitter } from 'node:events';
+import type Database from 'better-sqlite3';
+import type { StoreSignals } from '../store.js';
+
+/** A wake-up a write asks for; delivered to listeners once its transaction has committed. */
+export type StoreSignal = { kind: 'runsAvailable' } | { kind: 'cancelRequested'; runId: string };
+
+/**
+ * The single writer connection of a `SqliteStore`: cached prepared statements, write
+ * transactions taken with `BEGIN IMMEDIATE`, and the in-process signal emitter.
+ */
+export class SqliteConnection {
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly emitter = new EventEmitter();
+  private readonly transaction: Database.Transaction<(work: () => unknown) => unknown>;
+
+  constructor(readonly db: Database.Database) {
+    // Every worker loop in the process listens; the default cap of 10 would only warn.
+    this.emitter.setMaxListeners(0);
+    this.transaction = db.transaction((work: () => unknown) => work());
+  }
+
+  /** The prepared statement for `sql`, prepared once per connection. */
+  statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /**
+   * Runs `work` in one `BEGIN IMMEDIATE` transaction. Signals it pushes are emitted only
+   * after the commit, and dropped when it throws (the transaction rolled back).
+   */
+  write<T>(work: (signals: StoreSignal[]) => T): T {
+    const signals: StoreSignal[] = [];
+    const result = this.transaction.immediate(() => work(signals)) as T;
+    this.emit(signals);
+    return result;
+  }
+
+  /** Subscribes to signals; the returned function unsubscribes. */
+  listen(signals: StoreSignals): () => void {
+    const onRunsAvailable = (): void => signals.runsAvailable();
+    const onCancelRequested = (runId: string): void => signals.cancelRequested(runId);
+    this.emitter.on('runsAvailable', onRunsAvailable);
+    this.emitter.on('cancelRequested', onCancelRequested);
+    return () => {
+      this.emitter.off('runsAvailable', onRunsAvailable);
+      this.emitter.off('cancelRequested', onCancelRequested);
+    };
+  }
+
+  close(): void {
+    this.emitter.removeAllListeners();
+    this.statements.clear();
+    if (this.db.open) this.db.close();
+  }
+
+  private emit(signals: StoreSignal[]): void {
+    if (signals.length === 0) return;
+    const runsAvailable = signals.some((s) => s.kind === 'runsAvailable');
+    const cancelled = [...new Set(signals.flatMap((s) => (s.kind === 'cancelRequested' ? [s.runId] : [])))];
+    // Delivered on a later turn, as NOTIFY is on PostgreSQL: a listener never runs inside
+    // the writer's call, so it cannot make a committed write look failed.
+    setImmediate(() => {
+      if (runsAvailable) this.emitter.emit('runsAvailable');
+      for (const runId of cancelled) this.emitter.emit('cancelRequested', runId);
+    });
+  }
+}

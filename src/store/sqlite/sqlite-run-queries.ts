@@ -1,0 +1,256 @@
+import type { Millis, RunEventInput, RunEventRecord, RunRecord, RunStepRecord } from '../../domain/model.js';
+import { isFinalStatus } from '../../domain/run-state.js';
+import type { LeaseRenewal, NewRun, RunCheckpoint, RunListFilter } from '../store.js';
+import type { SqliteConnection, StoreSignal } from './sqlite-connection.js';
+import {
+  RUN_CODECS,
+  RUN_EVENT_CODECS,
+  RUN_EVENT_INPUT_CODECS,
+  RUN_PROGRESS_CODECS,
+  RUN_STEP_CODECS,
+  assignmentsSql,
+  decodeRow,
+  encodeRecord,
+  insertSql,
+  jsonOrNull,
+} from './sqlite-rows.js';
+
+const RUNNABLE = `status IN ('pending', 'running') AND available_at IS NOT NULL`;
+
+/**
+ * The claim query. Its WHERE repeats the claim index's predicate word for word and it
+ * orders by the indexed column, so SQLite walks `runs_claim_idx` instead of sorting the
+ * backlog. Exported so a test can hold it to that with EXPLAIN QUERY PLAN.
+ */
+export const CLAIM_RUNS_SQL = `SELECT id FROM runs WHERE ${RUNNABLE} AND available_at <= ? ORDER BY available_at LIMIT ?`;
+
+const SQL = {
+  insertRun: `${insertSql('runs', RUN_CODECS)} RETURNING *`,
+  insertStep: insertSql('run_steps', RUN_STEP_CODECS),
+  insertEvent: insertSql('run_events', RUN_EVENT_INPUT_CODECS),
+  runById: 'SELECT * FROM runs WHERE id = ?',
+  runInOrg: 'SELECT * FROM runs WHERE id = ? AND org_id = ?',
+  runByIdempotencyKey: 'SELECT * FROM runs WHERE org_id = ? AND idempotency_key = ?',
+  stepsOfRun: 'SELECT * FROM run_steps WHERE run_id = ? ORDER BY step_index, attempt, started_at',
+  eventsOfRun: 'SELECT * FROM run_events WHERE run_id = ? ORDER BY seq',
+  leaseRun: `UPDATE runs SET status = CASE status WHEN 'pending' THEN 'running' ELSE status END,
+    lease_owner = ?, lease_expires_at = ?, available_at = ? WHERE id = ? RETURNING *`,
+  completedOutputs: `SELECT run_id, step_id, output FROM run_steps
+    WHERE run_id IN (SELECT value FROM json_each(?)) AND status = 'completed'
+    ORDER BY attempt, finished_at`,
+  renewLease: `UPDATE runs SET lease_expires_at = @until, available_at = @until
+    WHERE id = @id AND lease_owner = @owner AND status IN ('pending', 'running')
+    RETURNING id, cancel_requested`,
+  checkpoint: `UPDATE runs SET ${assignmentsSql(RUN_PROGRESS_CODECS)} WHERE id = @run_id AND lease_owner = @expected_owner`,
+  wakeParent: `UPDATE runs SET available_at = @at, wait_run_id = NULL, updated_at = @at
+    WHERE id = @parent_id AND wait_run_id = @child_id`,
+  releaseLease: `UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, available_at = ?
+    WHERE id = ? AND lease_owner = ?`,
+  nextAvailableAt: `SELECT MIN(available_at) AS at FROM runs WHERE ${RUNNABLE} AND available_at > ?`,
+  cancelNow: `UPDATE runs SET status = 'cancelled', finished_at = @now, updated_at = @now,
+    lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
+    wait_event_type = NULL, wait_match = NULL, wait_run_id = NULL
+    WHERE id = @id RETURNING *`,
+  requestCancel: 'UPDATE runs SET cancel_requested = 1, updated_at = @now WHERE id = @id RETURNING *',
+  // Without INDEXED BY the planner walks the whole org by created_at to skip a sort.
+  waitingForEvent: `SELECT * FROM runs INDEXED BY runs_waiting_idx
+    WHERE org_id = ? AND wait_event_type = ? AND status = 'running' ORDER BY created_at, id`,
+  resume: `UPDATE runs SET wait_event_type = NULL, wait_match = NULL, resume_payload = @payload,
+    available_at = @now, updated_at = @now
+    WHERE id = @id AND wait_event_type = @event_type AND status = 'running'`,
+} as const;
+
+const toRun = (row: unknown): RunRecord => decodeRow(row, RUN_CODECS);
+
+/** Run, step and timeline statements of `SqliteStore`: the engine's hot path. */
+export class SqliteRunQueries {
+  constructor(private readonly connection: SqliteConnection) {}
+
+  insertRun({ run, event }: NewRun): { run: RunRecord; created: boolean } {
+    return this.connection.write((signals) => {
+      if (run.idempotency_key !== null) {
+        const existing = this.get(SQL.runByIdempotencyKey, run.org_id, run.idempotency_key);
+        if (existing !== undefined) return { run: toRun(existing), created: false };
+      }
+      const inserted = toRun(this.connection.statement(SQL.insertRun).get(encodeRecord(run, RUN_CODECS)));
+      this.insertEvent(event);
+      const claimable = !isFinalStatus(inserted.status) && inserted.available_at !== null;
+      if (claimable) signals.push({ kind: 'runsAvailable' });
+      return { run: inserted, created: true };
+    });
+  }
+
+  getRun(orgId: string | null, id: string): RunRecord | null {
+    const row = orgId === null ? this.get(SQL.runById, id) : this.get(SQL.runInOrg, id, orgId);
+    return row === undefined ? null : toRun(row);
+  }
+
+  listRuns(filter: RunListFilter): RunRecord[] {
+    const where = ['org_id = ?'];
+    const params: unknown[] = [filter.org_id];
+    if (filter.workflow_id !== undefined) {
+      where.push('workflow_id = ?');
+      params.push(filter.workflow_id);
+    }
+    if (filter.status !== undefined) {
+      where.push('status IN (SELECT value FROM json_each(?))');
+      params.push(JSON.stringify(filter.status));
+    }
+    const sql = `SELECT * FROM runs WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`;
+    return this.all(sql, ...params, filter.limit, filter.offset).map(toRun);
+  }
+
+  listRunSteps(runId: string): RunStepRecord[] {
+    return this.all(SQL.stepsOfRun, runId).map((row) => decodeRow(row, RUN_STEP_CODECS));
+  }
+
+  listRunEvents(runId: string): RunEventRecord[] {
+    return this.all(SQL.eventsOfRun, runId).map((row) => decodeRow(row, RUN_EVENT_CODECS));
+  }
+
+  claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): RunRecord[] {
+    return this.connection.write(() => {
+      const ids = this.all(CLAIM_RUNS_SQL, now, limit) as { id: string }[];
+      const until = now + leaseMs;
+      const lease = this.connection.statement(SQL.leaseRun);
+      return ids.map(({ id }) => toRun(lease.get(owner, until, until, id)));
+    });
+  }
+
+  loadStepOutputs(runIds: string[]): Map<string, Record<string, unknown>> {
+    const outputs = new Map<string, Record<string, unknown>>(runIds.map((id) => [id, {}]));
+    const rows = this.all(SQL.completedOutputs, JSON.stringify(runIds)) as {
+      run_id: string;
+      step_id: string;
+      output: string | null;
+    }[];
+    // Rows come in ascending attempt order, so the latest completed attempt is written last.
+    for (const row of rows) {
+      const ofRun = outputs.get(row.run_id) ?? {};
+      ofRun[row.step_id] = row.output === null ? null : JSON.parse(row.output);
+      outputs.set(row.run_id, ofRun);
+    }
+    return outputs;
+  }
+
+  renewLeases(owner: string, runIds: string[], leaseMs: number, now: Millis): LeaseRenewal[] {
+    return this.connection.write(() => {
+      const renew = this.connection.statement(SQL.renewLease);
+      return runIds.flatMap((id) => {
+        const row = renew.get({ id, owner, until: now + leaseMs }) as
+          { id: string; cancel_requested: number } | undefined;
+        return row === undefined ? [] : [{ id: row.id, cancel_requested: row.cancel_requested === 1 }];
+      });
+    });
+  }
+
+  checkpointRuns(checkpoints: RunCheckpoint[]): boolean[] {
+    return this.connection.write((signals) =>
+      checkpoints.map((checkpoint) => {
+        const { changes } = this.connection.statement(SQL.checkpoint).run({
+          ...encodeRecord(checkpoint.progress, RUN_PROGRESS_CODECS),
+          run_id: checkpoint.run_id,
+          expected_owner: checkpoint.owner,
+        });
+        if (changes === 0) return false;
+        for (const step of checkpoint.steps) {
+          this.connection.statement(SQL.insertStep).run(encodeRecord(step, RUN_STEP_CODECS));
+        }
+        for (const event of checkpoint.events) this.insertEvent(event);
+        if (checkpoint.wake_parent_run_id) {
+          this.wakeParent(
+            checkpoint.wake_parent_run_id,
+            checkpoint.run_id,
+            checkpoint.progress.updated_at,
+            signals,
+          );
+        }
+        return true;
+      }),
+    );
+  }
+
+  releaseLeases(owner: string, runIds: string[], now: Millis): void {
+    this.connection.write((signals) => {
+      const release = this.connection.statement(SQL.releaseLease);
+      const released = runIds.reduce((count, id) => count + release.run(now, id, owner).changes, 0);
+      if (released > 0) signals.push({ kind: 'runsAvailable' });
+    });
+  }
+
+  nextAvailableAt(now: Millis): Millis | null {
+    const row = this.get(SQL.nextAvailableAt, now) as { at: Millis | null };
+    return row.at;
+  }
+
+  cancelRun(
+    orgId: string,
+    runId: string,
+    now: Millis,
+    events: { cancelled: RunEventInput; requested: RunEventInput },
+  ): { run: RunRecord; immediate: boolean } | null {
+    return this.connection.write((signals) => {
+      const row = this.get(SQL.runInOrg, runId, orgId);
+      if (row === undefined) return null;
+      const before = toRun(row);
+      if (isFinalStatus(before.status)) return null;
+      const leaseIsLive =
+        before.lease_owner !== null && before.lease_expires_at !== null && before.lease_expires_at >= now;
+      if (!leaseIsLive) {
+        const run = toRun(this.connection.statement(SQL.cancelNow).get({ id: runId, now }));
+        this.insertEvent(events.cancelled);
+        if (before.parent_run_id !== null) this.wakeParent(before.parent_run_id, runId, now, signals);
+        return { run, immediate: true };
+      }
+      const run = toRun(this.connection.statement(SQL.requestCancel).get({ id: runId, now }));
+      // Asking twice records one request, but signals again in case the first was missed.
+      if (!before.cancel_requested) this.insertEvent(events.requested);
+      signals.push({ kind: 'cancelRequested', runId });
+      return { run, immediate: false };
+    });
+  }
+
+  listRunsWaitingForEvent(orgId: string, eventType: string): RunRecord[] {
+    return this.all(SQL.waitingForEvent, orgId, eventType).map(toRun);
+  }
+
+  resumeWaitingRun(
+    runId: string,
+    eventType: string,
+    payload: unknown,
+    now: Millis,
+    event: RunEventInput,
+  ): boolean {
+    return this.connection.write((signals) => {
+      const { changes } = this.connection.statement(SQL.resume).run({
+        id: runId,
+        event_type: eventType,
+        payload: jsonOrNull(payload),
+        now,
+      });
+      if (changes === 0) return false;
+      this.insertEvent(event);
+      signals.push({ kind: 'runsAvailable' });
+      return true;
+    });
+  }
+
+  private wakeParent(parentId: string, childId: string, at: Millis, signals: StoreSignal[]): void {
+    const { changes } = this.connection
+      .statement(SQL.wakeParent)
+      .run({ parent_id: parentId, child_id: childId, at });
+    if (changes > 0) signals.push({ kind: 'runsAvailable' });
+  }
+
+  private insertEvent(event: RunEventInput): void {
+    this.connection.statement(SQL.insertEvent).run(encodeRecord(event, RUN_EVENT_INPUT_CODECS));
+  }
+
+  private get(sql: string, ...params: unknown[]): unknown {
+    return this.connection.statement(sql).get(...params);
+  }
+
+  private all(sql: string, ...params: unknown[]): unknown[] {
+    return this.connection.statement(sql).all(...params);
+  }
+}
