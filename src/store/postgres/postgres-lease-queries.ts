@@ -1,0 +1,220 @@
+import type pg from 'pg';
+import type { Millis, RunRecord } from '../../domain/model.js';
+import type { LeaseRenewal, RunCheckpoint } from '../store.js';
+import {
+  columnList,
+  fromRow,
+  PROGRESS_COLUMN_TYPES,
+  type Queryable,
+  RUN_COLUMNS,
+  toJson,
+  withTransaction,
+} from './postgres-rows.js';
+
+/** The channel a transaction notifies when it made runs claimable; the payload is empty so notifications coalesce. */
+export const RUNS_CHANNEL = 'stepwise_runs';
+
+/**
+ * The claim statement; parameters: owner, limit, now, lease ms. The subquery's WHERE and
+ * ORDER BY match `runs_claim_idx` exactly, so the scan starts at the oldest runnable run
+ * and stops after `limit` rows, however many runs have finished.
+ */
+export const CLAIM_RUNS_SQL = `
+UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $3::bigint + $4::bigint,
+  available_at = $3::bigint + $4::bigint
+FROM (
+  SELECT id, available_at FROM runs
+  WHERE status IN ('pending', 'running') AND available_at IS NOT NULL AND available_at <= $3
+  ORDER BY available_at
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+) AS claimed
+WHERE runs.id = claimed.id
+RETURNING ${columnList(RUN_COLUMNS, 'runs')}, claimed.available_at AS claimed_available_at`;
+
+/** Leases up to `limit` runnable runs, oldest `available_at` first, in one statement. */
+export async function claimRunnableRuns(
+  db: Queryable,
+  owner: string,
+  limit: number,
+  leaseMs: number,
+  now: Millis,
+): Promise<RunRecord[]> {
+  const { rows } = await db.query({
+    name: 'stepwise_claim_runs',
+    text: CLAIM_RUNS_SQL,
+    values: [owner, limit, now, leaseMs],
+  });
+  // RETURNING follows the join's order, not the subquery's: restore oldest-first.
+  rows.sort((a, b) => a.claimed_available_at - b.claimed_available_at);
+  return rows.map(fromRow.run);
+}
+
+/** Extends the leases `owner` still holds; a run missing from the answer was lost. */
+export async function renewLeases(
+  db: Queryable,
+  owner: string,
+  runIds: string[],
+  leaseMs: number,
+  now: Millis,
+): Promise<LeaseRenewal[]> {
+  if (runIds.length === 0) return [];
+  const { rows } = await db.query<LeaseRenewal>({
+    name: 'stepwise_renew_leases',
+    text: `UPDATE runs SET lease_expires_at = $3::bigint + $4::bigint, available_at = $3::bigint + $4::bigint
+      WHERE id = ANY($2::text[]) AND lease_owner = $1 AND status IN ('pending', 'running')
+      RETURNING id, cancel_requested`,
+    values: [owner, runIds, now, leaseMs],
+  });
+  return rows;
+}
+
+/** Hands runs back claimable at `now`, and wakes the workers when any was released. */
+export async function releaseLeases(
+  db: Queryable,
+  owner: string,
+  runIds: string[],
+  now: Millis,
+): Promise<void> {
+  if (runIds.length === 0) return;
+  await db.query(
+    `WITH released AS (
+      UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, available_at = $3
+      WHERE id = ANY($2::text[]) AND lease_owner = $1
+      RETURNING id
+    )
+    SELECT pg_notify('${RUNS_CHANNEL}', '') FROM released LIMIT 1`,
+    [owner, runIds, now],
+  );
+}
+
+/** The earliest future `available_at` of a runnable run, read from the claim index. */
+export async function nextAvailableAt(db: Queryable, now: Millis): Promise<Millis | null> {
+  const { rows } = await db.query<{ next: Millis | null }>(
+    `SELECT min(available_at) AS next FROM runs
+      WHERE status IN ('pending', 'running') AND available_at IS NOT NULL AND available_at > $1`,
+    [now],
+  );
+  return rows[0]?.next ?? null;
+}
+
+/** The output of the latest completed attempt of each step, per run; every asked run gets an entry. */
+export async function loadStepOutputs(
+  db: Queryable,
+  runIds: string[],
+): Promise<Map<string, Record<string, unknown>>> {
+  const outputs = new Map<string, Record<string, unknown>>(runIds.map((id) => [id, {}]));
+  if (runIds.length === 0) return outputs;
+  const { rows } = await db.query<{ run_id: string; step_id: string; output: unknown }>(
+    `SELECT DISTINCT ON (run_id, step_id) run_id, step_id, output FROM run_steps
+      WHERE run_id = ANY($1::text[]) AND status = 'completed'
+      ORDER BY run_id, step_id, attempt DESC`,
+    [runIds],
+  );
+  for (const row of rows) {
+    const forRun = outputs.get(row.run_id);
+    if (forRun) forRun[row.step_id] = row.output ?? null;
+  }
+  return outputs;
+}
+
+const PROGRESS_SET = Object.keys(PROGRESS_COLUMN_TYPES)
+  .map((column) => `${column} = v.${column}`)
+  .join(', ');
+const PROGRESS_TYPES = Object.entries(PROGRESS_COLUMN_TYPES)
+  .map(([column, type]) => `${column} ${type}`)
+  .join(', ');
+
+// One statement, so a batch costs one round trip and one commit whatever its size.
+// Steps and events are written only for runs whose lease check passed (`cp` names the
+// checkpoint's run); a waiting parent is woken only by a child whose update succeeded.
+// Workers are notified when a parent wakes, and when a run leaves its worker still
+// runnable (a retry or a delay), so every worker re-arms its wake-up timer.
+// The owner test is IS NOT DISTINCT FROM so the planner cannot join on it: a batch has
+// one owner, and a merge join on that key compared every run with every other (n²).
+const CHECKPOINT_SQL = `
+WITH progress AS (
+  UPDATE runs SET ${PROGRESS_SET}
+  FROM jsonb_to_recordset($1::jsonb) AS v(id text, owner text, ${PROGRESS_TYPES})
+  WHERE runs.id = v.id AND runs.lease_owner IS NOT DISTINCT FROM v.owner
+  RETURNING runs.id, runs.status, runs.available_at, runs.lease_owner
+), steps AS (
+  INSERT INTO run_steps (id, run_id, step_id, step_index, attempt, tool, status, input, output, error, started_at, finished_at)
+  SELECT s.id, s.run_id, s.step_id, s.step_index, s.attempt, s.tool, s.status, COALESCE(s.input, 'null'::jsonb),
+    s.output, s.error, s.started_at, s.finished_at
+  FROM jsonb_to_recordset($2::jsonb) AS s(cp text, id text, run_id text, step_id text, step_index integer,
+    attempt integer, tool text, status text, input jsonb, output jsonb, error jsonb, started_at bigint, finished_at bigint)
+  WHERE s.cp IN (SELECT id FROM progress)
+  ON CONFLICT (id) DO NOTHING
+), events AS (
+  INSERT INTO run_events (run_id, type, data, at)
+  SELECT e.run_id, e.type, COALESCE(e.data, '{}'::jsonb), e.at
+  FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (cp text, run_id text, type text, data jsonb, at bigint))
+    WITH ORDINALITY AS e(cp, run_id, type, data, at, ord)
+  WHERE e.cp IN (SELECT id FROM progress)
+  ORDER BY e.ord
+), parents AS (
+  UPDATE runs SET available_at = w.at, wait_run_id = NULL, updated_at = w.at
+  FROM jsonb_to_recordset($4::jsonb) AS w(parent text, child text, at bigint)
+  WHERE runs.id = w.parent AND runs.wait_run_id = w.child
+    AND w.child IN (SELECT id FROM progress) AND runs.id NOT IN (SELECT id FROM progress)
+  RETURNING runs.id
+), wake AS (
+  SELECT pg_notify('${RUNS_CHANNEL}', '') FROM (
+    SELECT 1 FROM parents
+    UNION ALL
+    SELECT 1 FROM progress
+    WHERE lease_owner IS NULL AND available_at IS NOT NULL AND status IN ('pending', 'running')
+    LIMIT 1
+  ) AS claimable
+)
+SELECT ARRAY(SELECT id FROM progress) AS ids, (SELECT count(*) FROM wake) AS notified`;
+
+/**
+ * Applies checkpoints as one group commit. The usual batch (each run once) is a single
+ * statement; when a run appears more than once, its checkpoints apply in order, one
+ * statement per repetition, inside one transaction.
+ * @returns for each checkpoint, whether its lease still held.
+ */
+export async function checkpointRuns(pool: pg.Pool, checkpoints: RunCheckpoint[]): Promise<boolean[]> {
+  if (checkpoints.length === 0) return [];
+  const rounds = splitRounds(checkpoints);
+  const applied = new Map<RunCheckpoint, boolean>();
+  const run = async (target: Queryable) => {
+    for (const round of rounds) {
+      const ids = await applyRound(target, round);
+      for (const checkpoint of round) applied.set(checkpoint, ids.has(checkpoint.run_id));
+    }
+  };
+  await (rounds.length === 1 ? run(pool) : withTransaction(pool, run));
+  return checkpoints.map((checkpoint) => applied.get(checkpoint) ?? false);
+}
+
+/** Groups checkpoints so no run appears twice in a group; the n-th checkpoint of a run goes to group n. */
+function splitRounds(checkpoints: RunCheckpoint[]): RunCheckpoint[][] {
+  const rounds: RunCheckpoint[][] = [];
+  const seen = new Map<string, number>();
+  for (const checkpoint of checkpoints) {
+    const index = seen.get(checkpoint.run_id) ?? 0;
+    seen.set(checkpoint.run_id, index + 1);
+    (rounds[index] ??= []).push(checkpoint);
+  }
+  return rounds;
+}
+
+async function applyRound(db: Queryable, checkpoints: RunCheckpoint[]): Promise<Set<string>> {
+  const progress = checkpoints.map((c) => ({ ...c.progress, id: c.run_id, owner: c.owner }));
+  const steps = checkpoints.flatMap((c) => c.steps.map((step) => ({ ...step, cp: c.run_id })));
+  const events = checkpoints.flatMap((c) => c.events.map((event) => ({ ...event, cp: c.run_id })));
+  const wakes = checkpoints.flatMap((c) =>
+    c.wake_parent_run_id
+      ? [{ parent: c.wake_parent_run_id, child: c.run_id, at: c.progress.updated_at }]
+      : [],
+  );
+  const { rows } = await db.query<{ ids: string[] }>({
+    name: 'stepwise_checkpoint_runs',
+    text: CHECKPOINT_SQL,
+    values: [toJson(progress), toJson(steps), toJson(events), toJson(wakes)],
+  });
+  return new Set(rows[0]?.ids ?? []);
+}

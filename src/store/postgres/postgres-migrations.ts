@@ -1,0 +1,309 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+
+/** One schema change, applied once, in its own transaction, recorded in `schema_migrations`. */
+export interface PostgresMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** The schema of SCHEMA.md, in order. Append new migrations; never edit an applied one. */
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE orgs (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  plan TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+
+CREATE TABLE sites (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES orgs (id),
+  name TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  UNIQUE (org_id, name)
+);
+
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL,
+  site_id TEXT,
+  name TEXT NOT NULL,
+  prefix TEXT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  scopes JSONB NOT NULL,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX api_keys_org_idx ON api_keys (org_id, created_at);
+
+CREATE TABLE secrets (
+  org_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  ciphertext TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (org_id, name)
+);
+
+CREATE TABLE workflows (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL,
+  slug TEXT NOT NULL,
+  title TEXT NOT NULL,
+  description TEXT NOT NULL,
+  status TEXT NOT NULL,
+  trigger_config JSONB NOT NULL,
+  is_public BOOLEAN NOT NULL,
+  credit_cost INTEGER NOT NULL,
+  callback_url TEXT,
+  metadata JSONB NOT NULL,
+  version INTEGER NOT NULL,
+  definition JSONB NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  deleted_at BIGINT
+);
+CREATE UNIQUE INDEX workflows_org_slug_key ON workflows (org_id, slug) WHERE deleted_at IS NULL;
+CREATE INDEX workflows_org_created_idx ON workflows (org_id, created_at) WHERE deleted_at IS NULL;
+
+CREATE TABLE workflow_versions (
+  workflow_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  definition JSONB NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (workflow_id, version)
+);
+
+CREATE TABLE runs (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL,
+  site_id TEXT,
+  workflow_id TEXT NOT NULL,
+  workflow_version INTEGER NOT NULL,
+  status TEXT NOT NULL
+    CHECK (status IN ('pending', 'running', 'completed', 'partial_complete', 'failed', 'cancelled')),
+  input JSONB NOT NULL,
+  output JSONB,
+  error JSONB,
+  step_index INTEGER NOT NULL,
+  current_step INTEGER NOT NULL,
+  total_steps INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  step_state JSONB,
+  resume_payload JSONB,
+  available_at BIGINT,
+  lease_owner TEXT,
+  lease_expires_at BIGINT,
+  wait_event_type TEXT,
+  wait_match JSONB,
+  wait_run_id TEXT,
+  cancel_requested BOOLEAN NOT NULL DEFAULT false,
+  has_failed_steps BOOLEAN NOT NULL DEFAULT false,
+  idempotency_key TEXT,
+  parent_run_id TEXT,
+  "trigger" JSONB NOT NULL,
+  credits_reserved BIGINT NOT NULL DEFAULT 0,
+  credits_consumed BIGINT NOT NULL DEFAULT 0,
+  deadline_at BIGINT,
+  created_at BIGINT NOT NULL,
+  started_at BIGINT,
+  finished_at BIGINT,
+  updated_at BIGINT NOT NULL
+) WITH (fillfactor = 75);
+-- A step checkpoint of a held run changes no indexed column, so with free room on the
+-- page (fillfactor) it is a HOT update that touches none of the indexes below.
+-- The claim query orders by available_at under exactly this predicate; finished runs leave the index.
+CREATE INDEX runs_claim_idx ON runs (available_at)
+  WHERE status IN ('pending', 'running') AND available_at IS NOT NULL;
+CREATE UNIQUE INDEX runs_org_idempotency_key ON runs (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX runs_org_workflow_created_idx ON runs (org_id, workflow_id, created_at);
+CREATE INDEX runs_org_created_idx ON runs (org_id, created_at);
+CREATE INDEX runs_org_wait_event_idx ON runs (org_id, wait_event_type) WHERE wait_event_type IS NOT NULL;
+CREATE INDEX runs_lease_owner_idx ON runs (lease_owner) WHERE lease_owner IS NOT NULL;
+
+CREATE TABLE run_steps (
+  id TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  step_id TEXT NOT NULL,
+  step_index INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  tool TEXT NOT NULL,
+  status TEXT NOT NULL,
+  input JSONB NOT NULL,
+  output JSONB,
+  error JSONB,
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT NOT NULL
+);
+CREATE INDEX run_steps_run_idx ON run_steps (run_id, step_index, attempt);
+
+CREATE TABLE run_events (
+  seq BIGSERIAL PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  data JSONB NOT NULL,
+  at BIGINT NOT NULL
+);
+CREATE INDEX run_events_run_idx ON run_events (run_id, seq);
+
+CREATE TABLE events (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  data JSONB NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX events_org_type_idx ON events (org_id, type, created_at);
+
+CREATE TABLE schedules (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL,
+  workflow_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('cron', 'once')),
+  cron TEXT,
+  timezone TEXT NOT NULL,
+  run_at BIGINT,
+  next_fire_at BIGINT,
+  catch_up BOOLEAN NOT NULL,
+  overlap TEXT NOT NULL,
+  input JSONB NOT NULL,
+  status TEXT NOT NULL,
+  status_reason TEXT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX schedules_due_idx ON schedules (next_fire_at) WHERE status = 'active';
+
+CREATE TABLE schedule_firings (
+  schedule_id TEXT NOT NULL,
+  fire_at BIGINT NOT NULL,
+  run_id TEXT,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (schedule_id, fire_at)
+);
+
+CREATE TABLE deliveries (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  payload JSONB NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at BIGINT,
+  last_status_code INTEGER,
+  last_error TEXT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX deliveries_due_idx ON deliveries (next_attempt_at) WHERE status = 'pending';
+
+CREATE TABLE delivery_attempts (
+  id TEXT PRIMARY KEY,
+  delivery_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  status_code INTEGER,
+  error TEXT,
+  duration_ms INTEGER NOT NULL,
+  at BIGINT NOT NULL
+);
+CREATE INDEX delivery_attempts_delivery_idx ON delivery_attempts (delivery_id, attempt);
+
+CREATE TABLE instances (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  activity TEXT NOT NULL,
+  status TEXT NOT NULL,
+  context TEXT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX instances_org_site_created_idx ON instances (org_id, site_id, created_at);
+
+CREATE TABLE credit_ledger (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL,
+  run_id TEXT,
+  kind TEXT NOT NULL CHECK (kind IN ('grant', 'reserve', 'consume', 'release')),
+  amount BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX credit_ledger_org_idx ON credit_ledger (org_id);
+CREATE UNIQUE INDEX credit_ledger_run_kind_key ON credit_ledger (run_id, kind) WHERE run_id IS NOT NULL;
+`,
+  },
+];
+
+/**
+ * Identifies a migration set: equal hashes mean equal schemas, so a database migrated
+ * by one can serve as a template for the other (see test/support/postgres.ts).
+ */
+export function postgresSchemaHash(migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS): string {
+  const hash = createHash('sha256');
+  for (const migration of migrations) hash.update(`${migration.version}\n${migration.sql}\n`);
+  return hash.digest('hex').slice(0, 16);
+}
+
+// Any constant works as long as every Stepwise process uses the same one.
+const MIGRATION_LOCK_KEY = 0x5374_6570;
+
+/**
+ * Applies the missing migrations, each in its own transaction. Several processes may call
+ * this at once: each transaction first takes a transaction-scoped advisory lock, so they
+ * apply one after another and skip what another already applied.
+ */
+export async function migratePostgres(
+  pool: pg.Pool,
+  migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS,
+): Promise<void> {
+  // Fast path without locking: a database cloned from a migrated template has nothing to do.
+  const applied = await appliedVersions(pool);
+  const missing = migrations.filter((migration) => !applied.has(migration.version));
+  if (missing.length === 0) return;
+
+  const client = await pool.connect();
+  try {
+    for (const migration of missing) {
+      await client.query('BEGIN');
+      try {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)',
+        );
+        const done = await client.query('SELECT 1 FROM schema_migrations WHERE version = $1', [
+          migration.version,
+        ]);
+        if (done.rowCount === 0) {
+          await client.query(migration.sql);
+          await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [
+            migration.version,
+            Date.now(),
+          ]);
+        }
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      }
+    }
+  } finally {
+    client.release();
+  }
+}
+
+async function appliedVersions(pool: pg.Pool): Promise<Set<number>> {
+  const table = await pool.query<{ exists: boolean }>(
+    "SELECT to_regclass('schema_migrations') IS NOT NULL AS exists",
+  );
+  if (!table.rows[0]?.exists) return new Set();
+  const rows = await pool.query<{ version: number }>('SELECT version FROM schema_migrations');
+  return new Set(rows.rows.map((row) => row.version));
+}

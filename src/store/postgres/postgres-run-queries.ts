@@ -1,0 +1,216 @@
+import type pg from 'pg';
+import type {
+  EventRecord,
+  Millis,
+  RunEventInput,
+  RunEventRecord,
+  RunRecord,
+  RunStepRecord,
+} from '../../domain/model.js';
+import { isFinalStatus } from '../../domain/run-state.js';
+import type { NewRun, RunListFilter } from '../store.js';
+import { RUNS_CHANNEL } from './postgres-lease-queries.js';
+import {
+  fromRow,
+  placeholders,
+  type Queryable,
+  RUN_COLUMNS,
+  SQL_COLUMNS,
+  toJson,
+  toParam,
+  withTransaction,
+} from './postgres-rows.js';
+
+/** The channel a cancel request is announced on; the payload is the run id. */
+export const CANCEL_CHANNEL = 'stepwise_cancel';
+
+const eventValues = (event: RunEventInput): unknown[] => [event.type, toJson(event.data), event.at];
+
+/**
+ * Inserts a run and its first event in one statement, or finds the run that already
+ * holds its idempotency key. A claimable new run notifies the workers in the same statement.
+ */
+export async function insertRun(
+  db: Queryable,
+  { run, event }: NewRun,
+): Promise<{ run: RunRecord; created: boolean }> {
+  const values = RUN_COLUMNS.map((column) => toParam(column, run[column]));
+  const claimable = (run.status === 'pending' || run.status === 'running') && run.available_at !== null;
+  const n = values.length;
+  const { rows } = await db.query(
+    `WITH inserted AS (
+      INSERT INTO runs (${SQL_COLUMNS.run}) VALUES (${placeholders(n)})
+      ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+      RETURNING ${SQL_COLUMNS.run}
+    ), first_event AS (
+      INSERT INTO run_events (run_id, type, data, at) SELECT id, $${n + 1}, $${n + 2}, $${n + 3} FROM inserted
+    )
+    SELECT inserted.*, true AS created FROM inserted${claimable ? `, (SELECT pg_notify('${RUNS_CHANNEL}', '')) AS wake` : ''}
+    UNION ALL
+    SELECT ${SQL_COLUMNS.run}, false AS created FROM runs
+    WHERE org_id = $${RUN_COLUMNS.indexOf('org_id') + 1} AND idempotency_key = $${RUN_COLUMNS.indexOf('idempotency_key') + 1}
+      AND NOT EXISTS (SELECT 1 FROM inserted)`,
+    [...values, ...eventValues(event)],
+  );
+  const row = rows[0] ?? (await findByIdempotencyKey(db, run));
+  return { run: fromRow.run(row), created: row.created === true };
+}
+
+// The statement's snapshot predates a concurrent insert it waited for on the unique
+// index, so that run is only visible to a new statement.
+async function findByIdempotencyKey(db: Queryable, run: RunRecord): Promise<Record<string, unknown>> {
+  const { rows } = await db.query(
+    `SELECT ${SQL_COLUMNS.run} FROM runs WHERE org_id = $1 AND idempotency_key = $2`,
+    [run.org_id, run.idempotency_key],
+  );
+  if (!rows[0]) throw new Error(`run '${run.id}' was neither inserted nor found by its idempotency key`);
+  return rows[0];
+}
+
+/** A run by id, within the org unless `orgId` is null (the engine reads across orgs). */
+export async function getRun(db: Queryable, orgId: string | null, id: string): Promise<RunRecord | null> {
+  const { rows } = await db.query(
+    orgId === null
+      ? `SELECT ${SQL_COLUMNS.run} FROM runs WHERE id = $1`
+      : `SELECT ${SQL_COLUMNS.run} FROM runs WHERE id = $1 AND org_id = $2`,
+    orgId === null ? [id] : [id, orgId],
+  );
+  return rows[0] ? fromRow.run(rows[0]) : null;
+}
+
+/** The org's runs, newest first, optionally of one workflow and in some statuses. */
+export async function listRuns(db: Queryable, filter: RunListFilter): Promise<RunRecord[]> {
+  const values: unknown[] = [filter.org_id];
+  const where = ['org_id = $1'];
+  if (filter.workflow_id !== undefined) {
+    values.push(filter.workflow_id);
+    where.push(`workflow_id = $${values.length}`);
+  }
+  if (filter.status !== undefined) {
+    values.push(filter.status);
+    where.push(`status = ANY($${values.length}::text[])`);
+  }
+  values.push(filter.limit, filter.offset);
+  const { rows } = await db.query(
+    `SELECT ${SQL_COLUMNS.run} FROM runs WHERE ${where.join(' AND ')}
+      ORDER BY created_at DESC, id DESC LIMIT $${values.length - 1} OFFSET $${values.length}`,
+    values,
+  );
+  return rows.map(fromRow.run);
+}
+
+/** A run's step attempts, by step and attempt. */
+export async function listRunSteps(db: Queryable, runId: string): Promise<RunStepRecord[]> {
+  const { rows } = await db.query(
+    `SELECT ${SQL_COLUMNS.step} FROM run_steps WHERE run_id = $1 ORDER BY step_index, attempt, started_at, id`,
+    [runId],
+  );
+  return rows.map(fromRow.runStep);
+}
+
+/** A run's timeline, oldest first. */
+export async function listRunEvents(db: Queryable, runId: string): Promise<RunEventRecord[]> {
+  const { rows } = await db.query(
+    `SELECT ${SQL_COLUMNS.runEvent} FROM run_events WHERE run_id = $1 ORDER BY seq`,
+    [runId],
+  );
+  return rows.map(fromRow.runEvent);
+}
+
+/**
+ * Cancels at once when no live lease holds the run, else flags it and notifies its
+ * worker. The row lock orders this against a concurrent claim or checkpoint.
+ */
+export async function cancelRun(
+  pool: pg.Pool,
+  orgId: string,
+  runId: string,
+  now: Millis,
+  events: { cancelled: RunEventInput; requested: RunEventInput },
+): Promise<{ run: RunRecord; immediate: boolean } | null> {
+  return withTransaction(pool, async (client) => {
+    const locked = await client.query(
+      `SELECT ${SQL_COLUMNS.run} FROM runs WHERE id = $1 AND org_id = $2 FOR UPDATE`,
+      [runId, orgId],
+    );
+    const current = locked.rows[0] ? fromRow.run(locked.rows[0]) : null;
+    if (!current || isFinalStatus(current.status)) return null;
+    const leased =
+      current.lease_owner !== null && current.lease_expires_at !== null && current.lease_expires_at >= now;
+    const { rows } = leased
+      ? await client.query(
+          `WITH requested AS (
+            UPDATE runs SET cancel_requested = true, updated_at = $2 WHERE id = $1 RETURNING ${SQL_COLUMNS.run}
+          ), event AS (
+            INSERT INTO run_events (run_id, type, data, at) SELECT id, $3, $4, $5 FROM requested
+          )
+          SELECT requested.* FROM requested, (SELECT pg_notify('${CANCEL_CHANNEL}', $1)) AS notified`,
+          [runId, now, ...eventValues(events.requested)],
+        )
+      : await client.query(
+          `WITH cancelled AS (
+            UPDATE runs SET status = 'cancelled', finished_at = $2, updated_at = $2, available_at = NULL,
+              lease_owner = NULL, lease_expires_at = NULL, wait_event_type = NULL, wait_match = NULL, wait_run_id = NULL
+            WHERE id = $1 RETURNING ${SQL_COLUMNS.run}
+          ), event AS (
+            INSERT INTO run_events (run_id, type, data, at) SELECT id, $3, $4, $5 FROM cancelled
+          ), parent AS (
+            UPDATE runs SET available_at = $2, wait_run_id = NULL, updated_at = $2
+            FROM cancelled WHERE runs.id = cancelled.parent_run_id AND runs.wait_run_id = cancelled.id
+            RETURNING runs.id
+          )
+          SELECT cancelled.*, (SELECT count(pg_notify('${RUNS_CHANNEL}', '')) FROM parent) AS woke FROM cancelled`,
+          [runId, now, ...eventValues(events.cancelled)],
+        );
+    return { run: fromRow.run(rows[0]), immediate: !leased };
+  });
+}
+
+/** Records an incoming event. */
+export async function insertEvent(db: Queryable, event: EventRecord): Promise<void> {
+  await db.query(`INSERT INTO events (${SQL_COLUMNS.event}) VALUES ($1, $2, $3, $4, $5)`, [
+    event.id,
+    event.org_id,
+    event.type,
+    toJson(event.data),
+    event.created_at,
+  ]);
+}
+
+/** The org's unfinished runs suspended on `eventType`, oldest first. */
+export async function listRunsWaitingForEvent(
+  db: Queryable,
+  orgId: string,
+  eventType: string,
+): Promise<RunRecord[]> {
+  const { rows } = await db.query(
+    `SELECT ${SQL_COLUMNS.run} FROM runs
+      WHERE org_id = $1 AND wait_event_type = $2 AND status IN ('pending', 'running')
+      ORDER BY created_at, id`,
+    [orgId, eventType],
+  );
+  return rows.map(fromRow.run);
+}
+
+/** Wakes a run still waiting on `eventType`, writes its event and notifies the workers, in one statement. */
+export async function resumeWaitingRun(
+  db: Queryable,
+  runId: string,
+  eventType: string,
+  payload: unknown,
+  now: Millis,
+  event: RunEventInput,
+): Promise<boolean> {
+  const { rows } = await db.query(
+    `WITH woken AS (
+      UPDATE runs SET wait_event_type = NULL, wait_match = NULL, resume_payload = $3, available_at = $4, updated_at = $4
+      WHERE id = $1 AND wait_event_type = $2 AND status IN ('pending', 'running')
+      RETURNING id
+    ), event AS (
+      INSERT INTO run_events (run_id, type, data, at) SELECT id, $5, $6, $7 FROM woken
+    )
+    SELECT woken.id FROM woken, (SELECT pg_notify('${RUNS_CHANNEL}', '')) AS notified`,
+    [runId, eventType, toJson(payload), now, ...eventValues(event)],
+  );
+  return rows.length > 0;
+}

@@ -1,0 +1,242 @@
+import pg from 'pg';
+import type {
+  ApiKeyRecord,
+  EventRecord,
+  Millis,
+  Org,
+  RunEventInput,
+  RunEventRecord,
+  RunRecord,
+  RunStepRecord,
+  Site,
+  WorkflowDefinition,
+  WorkflowRecord,
+} from '../../domain/model.js';
+import type { LeaseRenewal, NewRun, RunCheckpoint, RunListFilter, Store, StoreSignals } from '../store.js';
+import * as leases from './postgres-lease-queries.js';
+import { PostgresListener } from './postgres-listener.js';
+import { migratePostgres } from './postgres-migrations.js';
+import * as runs from './postgres-run-queries.js';
+import * as tenants from './postgres-tenant-queries.js';
+import * as workflows from './postgres-workflow-queries.js';
+
+/** Where and how wide: `poolSize` is the number of working connections (default 10), besides the listener's. */
+export interface PostgresStoreConfig {
+  connectionString: string;
+  poolSize?: number;
+}
+
+const INT8_OID = 20;
+
+/**
+ * The `Store` on PostgreSQL, for running many API and worker processes against one
+ * database. Runs are claimed with `FOR UPDATE SKIP LOCKED` from a partial index, step
+ * results are group-committed in one statement per batch, and writes that make runs
+ * claimable NOTIFY the other processes.
+ *
+ * @example
+ * const store = await PostgresStore.connect({ connectionString: 'postgres://localhost/stepwise' });
+ * await store.migrate();
+ */
+export class PostgresStore implements Store {
+  readonly backend = 'postgres' as const;
+  private readonly listener: PostgresListener;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    connectionString: string,
+  ) {
+    this.listener = new PostgresListener(connectionString);
+  }
+
+  /** Opens a pool and checks the database answers; does not migrate. */
+  static async connect(config: PostgresStoreConfig): Promise<PostgresStore> {
+    // Times are BIGINT milliseconds, far below 2^53: parse them to numbers for this pool
+    // only, leaving the process-wide pg defaults alone for other libraries.
+    const types = new pg.TypeOverrides();
+    types.setTypeParser(INT8_OID, Number);
+    const pool = new pg.Pool({
+      connectionString: config.connectionString,
+      max: config.poolSize ?? 10,
+      types,
+    });
+    // An idle client that dies emits here; the pool has already discarded it, and without
+    // a listener the event would crash the process.
+    pool.on('error', () => undefined);
+    try {
+      await pool.query('SELECT 1');
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+    return new PostgresStore(pool, config.connectionString);
+  }
+
+  migrate(): Promise<void> {
+    return migratePostgres(this.pool);
+  }
+
+  async close(): Promise<void> {
+    await this.listener.close();
+    await this.pool.end();
+  }
+
+  listen(signals: StoreSignals): Promise<() => Promise<void>> {
+    return this.listener.subscribe(signals);
+  }
+
+  createOrg(org: Org): Promise<void> {
+    return tenants.createOrg(this.pool, org);
+  }
+
+  getOrg(id: string): Promise<Org | null> {
+    return tenants.getOrg(this.pool, 'id', id);
+  }
+
+  getOrgByName(name: string): Promise<Org | null> {
+    return tenants.getOrg(this.pool, 'name', name);
+  }
+
+  createSite(site: Site): Promise<void> {
+    return tenants.createSite(this.pool, site);
+  }
+
+  getSite(orgId: string, id: string): Promise<Site | null> {
+    return tenants.getSite(this.pool, orgId, 'id', id);
+  }
+
+  getSiteByName(orgId: string, name: string): Promise<Site | null> {
+    return tenants.getSite(this.pool, orgId, 'name', name);
+  }
+
+  createApiKey(key: ApiKeyRecord): Promise<void> {
+    return tenants.createApiKey(this.pool, key);
+  }
+
+  findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    return tenants.findApiKeyByHash(this.pool, keyHash);
+  }
+
+  listApiKeys(orgId?: string): Promise<ApiKeyRecord[]> {
+    return tenants.listApiKeys(this.pool, orgId);
+  }
+
+  revokeApiKey(id: string, at: Millis): Promise<boolean> {
+    return tenants.revokeApiKey(this.pool, id, at);
+  }
+
+  putSecret(orgId: string, name: string, ciphertext: string, at: Millis): Promise<void> {
+    return tenants.putSecret(this.pool, orgId, name, ciphertext, at);
+  }
+
+  getSecrets(orgId: string, names: string[]): Promise<{ name: string; ciphertext: string }[]> {
+    return tenants.getSecrets(this.pool, orgId, names);
+  }
+
+  listSecretNames(orgId: string): Promise<string[]> {
+    return tenants.listSecretNames(this.pool, orgId);
+  }
+
+  deleteSecret(orgId: string, name: string): Promise<boolean> {
+    return tenants.deleteSecret(this.pool, orgId, name);
+  }
+
+  insertWorkflow(workflow: WorkflowRecord): Promise<void> {
+    return workflows.insertWorkflow(this.pool, workflow);
+  }
+
+  updateWorkflow(workflow: WorkflowRecord, expectedVersion: number): Promise<boolean> {
+    return workflows.updateWorkflow(this.pool, workflow, expectedVersion);
+  }
+
+  getWorkflow(orgId: string, id: string): Promise<WorkflowRecord | null> {
+    return workflows.getWorkflow(this.pool, orgId, 'id', id);
+  }
+
+  getWorkflowBySlug(orgId: string, slug: string): Promise<WorkflowRecord | null> {
+    return workflows.getWorkflow(this.pool, orgId, 'slug', slug);
+  }
+
+  listWorkflows(orgId: string, page: { limit: number; offset: number }): Promise<WorkflowRecord[]> {
+    return workflows.listWorkflows(this.pool, orgId, page);
+  }
+
+  getWorkflowVersion(workflowId: string, version: number): Promise<WorkflowDefinition | null> {
+    return workflows.getWorkflowVersion(this.pool, workflowId, version);
+  }
+
+  deleteWorkflow(orgId: string, id: string, at: Millis): Promise<boolean> {
+    return workflows.deleteWorkflow(this.pool, orgId, id, at);
+  }
+
+  insertRun(newRun: NewRun): Promise<{ run: RunRecord; created: boolean }> {
+    return runs.insertRun(this.pool, newRun);
+  }
+
+  getRun(orgId: string | null, id: string): Promise<RunRecord | null> {
+    return runs.getRun(this.pool, orgId, id);
+  }
+
+  listRuns(filter: RunListFilter): Promise<RunRecord[]> {
+    return runs.listRuns(this.pool, filter);
+  }
+
+  listRunSteps(runId: string): Promise<RunStepRecord[]> {
+    return runs.listRunSteps(this.pool, runId);
+  }
+
+  listRunEvents(runId: string): Promise<RunEventRecord[]> {
+    return runs.listRunEvents(this.pool, runId);
+  }
+
+  claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): Promise<RunRecord[]> {
+    return leases.claimRunnableRuns(this.pool, owner, limit, leaseMs, now);
+  }
+
+  loadStepOutputs(runIds: string[]): Promise<Map<string, Record<string, unknown>>> {
+    return leases.loadStepOutputs(this.pool, runIds);
+  }
+
+  renewLeases(owner: string, runIds: string[], leaseMs: number, now: Millis): Promise<LeaseRenewal[]> {
+    return leases.renewLeases(this.pool, owner, runIds, leaseMs, now);
+  }
+
+  checkpointRuns(checkpoints: RunCheckpoint[]): Promise<boolean[]> {
+    return leases.checkpointRuns(this.pool, checkpoints);
+  }
+
+  releaseLeases(owner: string, runIds: string[], now: Millis): Promise<void> {
+    return leases.releaseLeases(this.pool, owner, runIds, now);
+  }
+
+  nextAvailableAt(now: Millis): Promise<Millis | null> {
+    return leases.nextAvailableAt(this.pool, now);
+  }
+
+  cancelRun(
+    orgId: string,
+    runId: string,
+    now: Millis,
+    events: { cancelled: RunEventInput; requested: RunEventInput },
+  ): Promise<{ run: RunRecord; immediate: boolean } | null> {
+    return runs.cancelRun(this.pool, orgId, runId, now, events);
+  }
+
+  insertEvent(event: EventRecord): Promise<void> {
+    return runs.insertEvent(this.pool, event);
+  }
+
+  listRunsWaitingForEvent(orgId: string, eventType: string): Promise<RunRecord[]> {
+    return runs.listRunsWaitingForEvent(this.pool, orgId, eventType);
+  }
+
+  resumeWaitingRun(
+    runId: string,
+    eventType: string,
+    payload: unknown,
+    now: Millis,
+    event: RunEventInput,
+  ): Promise<boolean> {
+    return runs.resumeWaitingRun(this.pool, runId, eventType, payload, now, event);
+  }
+}
