@@ -13,7 +13,12 @@ async function failureOf(promise: Promise<unknown>): Promise<StepFailure> {
 
 describe('evaluateExpression', () => {
   it('evaluates paths, aggregates and object constructors into plain JSON', async () => {
-    const data = { items: [{ name: 'a', price: 2 }, { name: 'b', price: 3 }] };
+    const data = {
+      items: [
+        { name: 'a', price: 2 },
+        { name: 'b', price: 3 },
+      ],
+    };
     expect(await evaluateExpression('$sum(items.price)', data)).toBe(5);
     const mapped = await evaluateExpression('items.{ "label": $uppercase(name) }', data);
     expect(mapped).toEqual([{ label: 'A' }, { label: 'B' }]);
@@ -37,21 +42,29 @@ describe('evaluateExpression', () => {
   it('reports a runtime error with its position', async () => {
     const failure = await failureOf(evaluateExpression('1 + "a"', null));
     expect(failure.code).toBe('EXPRESSION_FAILED');
-    expect(failure.message).toMatch(/^expression failed: The right side of the "\+" operator must evaluate to a number \(at position 3\)$/);
+    expect(failure.message).toMatch(
+      /^expression failed: The right side of the "\+" operator must evaluate to a number \(at position 3\)$/,
+    );
   });
 
   it('bounds infinite recursion by depth', async () => {
     const started = Date.now();
-    const failure = await failureOf(evaluateExpression('($f := function($n) { 1 + $f($n + 1) }; $f(0))', null));
+    const failure = await failureOf(
+      evaluateExpression('($f := function($n) { 1 + $f($n + 1) }; $f(0))', null),
+    );
     expect(failure.code).toBe('EXPRESSION_FAILED');
-    expect(failure.message).toBe('expression nests function calls deeper than 100 levels (unbounded recursion?)');
+    expect(failure.message).toBe(
+      'expression nests function calls deeper than 100 levels (unbounded recursion?)',
+    );
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it('allows recursion within the depth limit', async () => {
     const factorial = '($f := function($n) { $n <= 1 ? 1 : $n * $f($n - 1) }; $f(10))';
     expect(await evaluateExpression(factorial, null)).toBe(3_628_800);
-    await expect(evaluateExpression(factorial, null, { maxDepth: 5 })).rejects.toThrow(/deeper than 5 levels/);
+    await expect(evaluateExpression(factorial, null, { maxDepth: 5 })).rejects.toThrow(
+      /deeper than 5 levels/,
+    );
   });
 
   it('bounds a slow expression by time and keeps the event loop turning meanwhile', async () => {

@@ -1,0 +1,218 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { StepFailure, permanentFailure } from '../domain/errors.js';
+
+/**
+ * Whether a request may reach non-public addresses: a flag (STEPWISE_ALLOW_PRIVATE_NETWORK),
+ * or a decision per URL, asked again at every redirect hop.
+ */
+export type PrivateNetworkPolicy = boolean | ((url: URL) => boolean);
+
+/** Options of {@link guardedFetch}. */
+export interface GuardedFetchOptions {
+  allowPrivate: PrivateNetworkPolicy;
+  /** Redirects followed before giving up; default 5. */
+  maxRedirects?: number;
+}
+
+const ALLOW_HINT = 'set STEPWISE_ALLOW_PRIVATE_NETWORK=1 to allow it';
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** Credentials meant for one origin must not follow a redirect to another. */
+const ORIGIN_BOUND_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
+
+const IPV4_RANGES: ReadonlyArray<readonly [string, number, string]> = [
+  ['0.0.0.0', 8, 'unspecified'],
+  ['10.0.0.0', 8, 'private'],
+  ['100.64.0.0', 10, 'carrier-grade NAT (CGNAT)'],
+  ['127.0.0.0', 8, 'loopback'],
+  ['169.254.0.0', 16, 'link-local'],
+  ['172.16.0.0', 12, 'private'],
+  ['192.0.0.0', 24, 'reserved'],
+  ['192.168.0.0', 16, 'private'],
+  ['198.18.0.0', 15, 'reserved'],
+  ['224.0.0.0', 4, 'multicast'],
+  ['240.0.0.0', 4, 'reserved'],
+];
+
+function ipv4ToInt(address: string): number {
+  return address.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
+}
+
+const intToIpv4 = (value: number): string =>
+  [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+
+function ipv4Kind(value: number): string | null {
+  for (const [base, bits, kind] of IPV4_RANGES) {
+    const mask = (~0 << (32 - bits)) >>> 0;
+    if ((value & mask) >>> 0 === ipv4ToInt(base)) return kind;
+  }
+  return null;
+}
+
+/** Eight 16-bit groups of an address that `isIP` already accepted as IPv6. */
+function ipv6Groups(address: string): number[] {
+  let text = address;
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const v4 = ipv4ToInt(dotted[1]!);
+    text = `${text.slice(0, dotted.index)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const parse = (part: string | undefined) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
+  const front = parse(head);
+  const back = parse(tail);
+  return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+}
+
+const article = (word: string) => (/^[aeiouIU]/.test(word) ? 'an' : 'a');
+
+/**
+ * Why an IP address may not be reached from a public-only network policy, e.g.
+ * `'a loopback address'`, or null when it is a public address. IPv6 forms that embed an
+ * IPv4 address (mapped, compatible, NAT64, 6to4) are judged by the embedded address.
+ */
+export function blockedAddressReason(address: string): string | null {
+  const family = isIP(address);
+  if (family === 4) {
+    const kind = ipv4Kind(ipv4ToInt(address));
+    return kind === null ? null : `${article(kind)} ${kind} address`;
+  }
+  if (family !== 6) return 'not an IP address';
+  const g = ipv6Groups(address);
+  const zeroUpTo = (n: number) => g.slice(0, n).every((x) => x === 0);
+  const embedded = (qualifier: string, high: number, low: number): string | null => {
+    const v4 = ((high << 16) | low) >>> 0;
+    const kind = ipv4Kind(v4);
+    return kind === null ? null : `${article(qualifier)} ${qualifier} ${kind} address (${intToIpv4(v4)})`;
+  };
+  if (zeroUpTo(8)) return 'an unspecified address';
+  if (zeroUpTo(7) && g[7] === 1) return 'a loopback address';
+  if (zeroUpTo(5) && g[5] === 0xffff) return embedded('IPv4-mapped', g[6]!, g[7]!);
+  if (zeroUpTo(6)) return embedded('IPv4-compatible', g[6]!, g[7]!);
+  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0))
+    return embedded('NAT64', g[6]!, g[7]!);
+  if (g[0] === 0x2002) return embedded('6to4', g[1]!, g[2]!);
+  const first = g[0]!;
+  if ((first & 0xfe00) === 0xfc00) return 'a unique-local address';
+  if ((first & 0xffc0) === 0xfe80) return 'a link-local address';
+  if ((first & 0xffc0) === 0xfec0) return 'a site-local (private) address';
+  if ((first & 0xff00) === 0xff00) return 'a multicast address';
+  return null;
+}
+
+/** The URL without query, fragment or credentials: safe to put in a message a user reads. */
+export const describeUrl = (url: URL): string => `${url.origin}${url.pathname}`;
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * Parses `url`, refuses anything but http and https, and unless the policy allows private
+ * networks resolves the host and refuses it when any address it resolves to is not public
+ * (one private answer is enough for a rebinding attack to pick it).
+ *
+ * @throws StepFailure `NETWORK_BLOCKED` (non-retriable) naming the address and the setting
+ *   that allows it; `URL_INVALID` for an unparsable URL; a retriable `DNS_FAILED` when the
+ *   name does not resolve.
+ */
+export async function assertPublicUrl(
+  url: string | URL,
+  allowPrivate: PrivateNetworkPolicy,
+  signal?: AbortSignal,
+): Promise<URL> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw permanentFailure('URL_INVALID', `'${String(url)}' is not an absolute URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw permanentFailure(
+      'NETWORK_BLOCKED',
+      `request to ${parsed.protocol}//${parsed.host} refused: only http and https URLs are allowed`,
+    );
+  }
+  if (typeof allowPrivate === 'function' ? allowPrivate(parsed) : allowPrivate) return parsed;
+
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  let addresses: string[];
+  if (isIP(host)) {
+    addresses = [host];
+  } else {
+    try {
+      addresses = (await abortable(lookup(host, { all: true, verbatim: true }), signal)).map(
+        (a) => a.address,
+      );
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      throw new StepFailure('DNS_FAILED', `could not resolve ${host}: ${code}`, { cause: error });
+    }
+  }
+  for (const address of addresses) {
+    const reason = blockedAddressReason(address);
+    if (reason === null) continue;
+    const via = address === host ? address : `${address} (${host})`;
+    throw permanentFailure(
+      'NETWORK_BLOCKED',
+      `request to ${describeUrl(parsed)} refused: ${via} is ${reason}; ${ALLOW_HINT}`,
+      {
+        address,
+      },
+    );
+  }
+  return parsed;
+}
+
+/**
+ * `fetch` that checks the target with {@link assertPublicUrl} before every hop: redirects
+ * are followed by hand (`redirect: 'manual'`) so each Location is checked too. 303, and
+ * 301/302 after a POST, continue as a bodiless GET, as browsers do; credentials headers
+ * are dropped when a redirect leaves the origin. Pass `init.signal` to make it abortable.
+ *
+ * Known gap: the address is checked, then `fetch` resolves the name again, so a DNS answer
+ * that changes in between (rebinding with a tiny TTL) is not caught.
+ *
+ * @throws StepFailure `NETWORK_BLOCKED`, `URL_INVALID`, `DNS_FAILED`, or non-retriable
+ *   `TOO_MANY_REDIRECTS`; network errors from `fetch` itself pass through unchanged.
+ */
+export async function guardedFetch(
+  url: string | URL,
+  init: RequestInit,
+  { allowPrivate, maxRedirects = 5 }: GuardedFetchOptions,
+): Promise<Response> {
+  let target = await assertPublicUrl(url, allowPrivate, init.signal ?? undefined);
+  let method = (init.method ?? 'GET').toUpperCase();
+  let body = init.body;
+  const headers = new Headers(init.headers);
+  for (let hop = 0; ; hop++) {
+    const response = await fetch(target, { ...init, method, body, headers, redirect: 'manual' });
+    const location = response.headers.get('location');
+    if (!REDIRECT_STATUSES.has(response.status) || location === null) return response;
+    await response.body?.cancel();
+    if (hop >= maxRedirects) {
+      throw permanentFailure(
+        'TOO_MANY_REDIRECTS',
+        `${method} ${describeUrl(target)} redirected more than ${maxRedirects} times`,
+      );
+    }
+    const next = new URL(location, target);
+    if (
+      response.status === 303 ||
+      ((response.status === 301 || response.status === 302) && method === 'POST')
+    ) {
+      if (method !== 'HEAD') method = 'GET';
+      body = undefined;
+      for (const name of ['content-type', 'content-length', 'content-encoding']) headers.delete(name);
+    }
+    if (next.origin !== target.origin) for (const name of ORIGIN_BOUND_HEADERS) headers.delete(name);
+    target = await assertPublicUrl(next, allowPrivate, init.signal ?? undefined);
+  }
+}
