@@ -15,6 +15,9 @@ import type { DefinitionSource } from './definition-cache.js';
 /** Why a run's execution was stopped from outside its current step. */
 export type StopReason = 'cancel' | 'shutdown' | 'lease_lost' | 'run_timeout';
 
+/** A step still running after this long has its start committed on its own, so it shows as running. */
+const STEP_START_VISIBILITY_MS = 25;
+
 /** A run waiting on a child run re-checks it this often, in case the child's wake-up was missed. */
 const CHILD_RECHECK_MS = 30_000;
 
@@ -128,34 +131,42 @@ export class RunExecution {
       events.push(
         this.event('step.started', { step_id: step.id, step_index: this.progress.step_index, attempt: this.progress.attempt, tool: step.tool }, startedAt),
       );
-      // Not awaited: the start becomes visible within a commit tick, and merges with the
-      // result when the step is quick, so fast steps cost one write, not two.
-      void this.commit(events, []).catch(() => undefined);
+      // A quick step's start is committed together with its result (one write, not two);
+      // a slow step's start is committed after a moment so status readers see it running.
+      const startEvents = events;
       events = [];
-
+      let startCommitted = false;
+      const startTimer = setTimeout(() => {
+        startCommitted = true;
+        void this.commit(startEvents, []).catch(() => undefined);
+      }, STEP_START_VISIBILITY_MS);
       const result = await this.runStep(step);
+      clearTimeout(startTimer);
+      if (!startCommitted) events = startEvents;
       const finishedAt = this.deps.clock.now();
       if (result.kind === 'stopped') {
         return this.handleStop(result.reason, events, this.stepRecord(step, 'failed', result.params, null, stopError(result.reason), startedAt));
       }
       if (result.kind === 'failure') {
-        const next = await this.handleFailure(step, result, startedAt, finishedAt);
+        const next = await this.handleFailure(step, result, events, startedAt, finishedAt);
+        events = [];
         if (next === 'stop') return;
         continue;
       }
       const { outcome } = result;
-      if (outcome.kind === 'suspend') return this.suspend(step, outcome, finishedAt);
+      if (outcome.kind === 'suspend') return this.suspend(step, outcome, events, finishedAt);
 
       this.outputs[step.id] = outcome.output;
       this.lastOutput = outcome.output;
       const record = this.stepRecord(step, 'completed', result.params, outcome.output, null, startedAt, finishedAt);
-      const doneEvents = [this.event('step.completed', { step_id: step.id, attempt: this.progress.attempt, duration_ms: finishedAt - startedAt }, finishedAt)];
+      events.push(this.event('step.completed', { step_id: step.id, attempt: this.progress.attempt, duration_ms: finishedAt - startedAt }, finishedAt));
       const target = this.nextIndex(definition, step, outcome.next);
-      if (typeof target !== 'number') {
-        return this.finish('failed', doneEvents, target, [record]);
-      }
+      if (typeof target !== 'number') return this.finish('failed', events, target, [record]);
       this.advanceTo(target);
-      if (!(await this.commit(doneEvents, [record]))) return;
+      // The last step's result and the run's end share one commit.
+      if (target >= definition.steps.length) return this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null, [record]);
+      if (!(await this.commit(events, [record]))) return;
+      events = [];
     }
   }
 
@@ -233,6 +244,7 @@ export class RunExecution {
   private async handleFailure(
     step: StepDefinition,
     result: Extract<StepResult, { kind: 'failure' }>,
+    carried: RunEventInput[],
     startedAt: number,
     finishedAt: number,
   ): Promise<'continue' | 'stop'> {
@@ -240,7 +252,7 @@ export class RunExecution {
     const error = toErrorInfo(failure);
     const attempt = this.progress.attempt;
     const record = this.stepRecord(step, 'failed', result.params, null, error, startedAt, finishedAt);
-    const events = [this.event('step.failed', { step_id: step.id, attempt, error }, finishedAt)];
+    const events = [...carried, this.event('step.failed', { step_id: step.id, attempt, error }, finishedAt)];
     const policy = step.retry ?? DEFAULT_RETRY_POLICY;
     if (failure.retriable && hasAttemptsLeft(policy, attempt)) {
       const delay = Math.max(retryDelayMs(policy, attempt + 1, this.deps.random), failure.retryAfterMs ?? 0);
@@ -262,7 +274,12 @@ export class RunExecution {
     return 'stop';
   }
 
-  private async suspend(step: StepDefinition, outcome: Extract<ToolOutcome, { kind: 'suspend' }>, at: number): Promise<void> {
+  private async suspend(
+    step: StepDefinition,
+    outcome: Extract<ToolOutcome, { kind: 'suspend' }>,
+    carried: RunEventInput[],
+    at: number,
+  ): Promise<void> {
     const wait = outcome.wait;
     let wakeAt = outcome.wake_at;
     if (wait?.kind === 'run' && wakeAt === null) wakeAt = at + CHILD_RECHECK_MS;
@@ -273,7 +290,7 @@ export class RunExecution {
     this.progress.wait_run_id = wait?.kind === 'run' ? wait.run_id : null;
     const parkedUntil = wakeAt === null ? this.progress.deadline_at : this.capByDeadline(wakeAt);
     this.park(parkedUntil);
-    await this.commit([this.event('run.waiting', { step_id: step.id, wake_at: parkedUntil, wait: wait ?? null }, at)], []);
+    await this.commit([...carried, this.event('run.waiting', { step_id: step.id, wake_at: parkedUntil, wait: wait ?? null }, at)], []);
   }
 
   private async handleStop(reason: StopReason, events: RunEventInput[], record: RunStepRecord | null): Promise<void> {
