@@ -34,7 +34,10 @@ const environmentSchema = z.object({
   LLM_BASE_URL: z.url('must be a URL such as http://localhost:11434/v1').optional(),
   LLM_API_KEY: z.string().optional(),
   LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
-  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://')
+    .optional(),
   STEPWISE_EMAIL_FROM: z.string().min(3).default('Stepwise <stepwise@localhost>'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -61,7 +64,9 @@ export interface StepwiseConfig {
  * @throws StepwiseError `CONFIG_INVALID` naming the variable and what it accepts.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig {
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
   const parsed = environmentSchema.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -90,7 +95,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
     sqliteSynchronous: e.STEPWISE_SQLITE_SYNCHRONOUS,
     allowPrivateNetwork: e.STEPWISE_ALLOW_PRIVATE_NETWORK,
     secretKey: e.STEPWISE_SECRET_KEY ?? null,
-    llm: e.LLM_BASE_URL ? { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY ?? null, model: e.LLM_MODEL } : null,
+    llm: e.LLM_BASE_URL
+      ? { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY ?? null, model: e.LLM_MODEL }
+      : null,
     smtpUrl: e.SMTP_URL ?? null,
     emailFrom: e.STEPWISE_EMAIL_FROM,
     logLevel: e.LOG_LEVEL,

@@ -42,15 +42,23 @@ export interface StepwiseOptions {
 }
 
 /** Wires a Stepwise process together from its configuration. */
-export async function createStepwise(config: StepwiseConfig, options: StepwiseOptions = {}): Promise<Stepwise> {
+export async function createStepwise(
+  config: StepwiseConfig,
+  options: StepwiseOptions = {},
+): Promise<Stepwise> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: config.logLevel, base: { pid: process.pid } });
-  const store = options.store ?? (await openStore(config.database, { sqliteSynchronous: config.sqliteSynchronous }));
+  const store =
+    options.store ?? (await openStore(config.database, { sqliteSynchronous: config.sqliteSynchronous }));
   const tools = createDefaultToolRegistry();
   const workflows = new WorkflowService(store, tools, clock);
   const runs = new RunService(store, workflows, clock);
   const events = new EventService(store, clock);
-  const secrets = new SecretService(store, new SecretBox(resolveSecretKey(config.secretKey, config.dataDir)), clock);
+  const secrets = new SecretService(
+    store,
+    new SecretBox(resolveSecretKey(config.secretKey, config.dataDir)),
+    clock,
+  );
   const { org, site } = await ensureDefaultOrg(store, clock);
   const toolSettings: ToolSettings = {
     allowPrivateNetwork: config.allowPrivateNetwork,

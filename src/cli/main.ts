@@ -53,7 +53,11 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { input: { type: 'string' }, wait: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      input: { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) {
@@ -75,7 +79,10 @@ async function main(argv: string[]): Promise<number> {
     case 'worker': {
       const stepwise = await createStepwise(config);
       await stepwise.startWorker();
-      stepwise.logger.info({ owner: stepwise.worker?.owner, concurrency: config.worker.concurrency }, 'worker started');
+      stepwise.logger.info(
+        { owner: stepwise.worker?.owner, concurrency: config.worker.concurrency },
+        'worker started',
+      );
       stopOnSignals(() => stepwise.close());
       return -1;
     }
@@ -87,7 +94,12 @@ async function main(argv: string[]): Promise<number> {
       }
       const stepwise = await createStepwise({ ...config, logLevel: process.env.LOG_LEVEL ?? 'warn' });
       try {
-        return await runWorkflowFile(stepwise, { file, input: values.input, wait: values.wait ?? false, out });
+        return await runWorkflowFile(stepwise, {
+          file,
+          input: values.input,
+          wait: values.wait ?? false,
+          out,
+        });
       } finally {
         await stepwise.close();
       }
@@ -107,7 +119,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`error: ${error.message}\n`);
       process.exit(error.status >= 500 && error.code !== 'CONFIG_INVALID' ? 1 : 2);
     }
-    process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

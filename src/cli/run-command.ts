@@ -50,7 +50,8 @@ async function follow(stepwise: Stepwise, run: RunRecord, out: (line: string) =>
       if (line) out(line);
     }
     const current = await stepwise.runs.get(run.org_id, run.id);
-    if (isFinalStatus(current.status) && events.some((event) => event.type === `run.${current.status}`)) return current;
+    if (isFinalStatus(current.status) && events.some((event) => event.type === `run.${current.status}`))
+      return current;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -66,7 +67,10 @@ async function readWorkflowFile(file: string): Promise<WorkflowInput & { title: 
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw validationError(file, `${file}: a workflow file holds a JSON object with title and steps`);
   }
-  return { ...parsed, title: parsed.title ?? file.replace(/^.*\//, '').replace(/\.json$/, '') } as WorkflowInput & { title: string };
+  return {
+    ...parsed,
+    title: parsed.title ?? file.replace(/^.*\//, '').replace(/\.json$/, ''),
+  } as WorkflowInput & { title: string };
 }
 
 function parseJson(text: string, field: string): unknown {

@@ -25,6 +25,8 @@ describe('run state machine', () => {
   });
 
   it('names both states in the error', () => {
-    expect(() => assertTransition('completed', 'running')).toThrow("a run cannot move from 'completed' to 'running'");
+    expect(() => assertTransition('completed', 'running')).toThrow(
+      "a run cannot move from 'completed' to 'running'",
+    );
   });
 });

@@ -26,13 +26,18 @@ describe('renderTemplate', () => {
   });
 
   it('interpolates references inside longer strings as text', () => {
-    expect(renderTemplate('Hello {{ input.name }}, {{ input.count }} items', scope)).toBe('Hello Ada, 3 items');
+    expect(renderTemplate('Hello {{ input.name }}, {{ input.count }} items', scope)).toBe(
+      'Hello Ada, 3 items',
+    );
     expect(renderTemplate('tags={{ input.tags }}', scope)).toBe('tags=["a","b"]');
   });
 
   it('renders nested objects and arrays, leaving other values alone', () => {
     expect(
-      renderTemplate({ headers: { Authorization: 'Bearer {{ secrets.API_TOKEN }}' }, list: ['{{ run.id }}', 7, null] }, scope),
+      renderTemplate(
+        { headers: { Authorization: 'Bearer {{ secrets.API_TOKEN }}' }, list: ['{{ run.id }}', 7, null] },
+        scope,
+      ),
     ).toEqual({ headers: { Authorization: 'Bearer s3cret' }, list: ['run_1', 7, null] });
   });
 
@@ -55,12 +60,18 @@ describe('renderTemplate', () => {
 
   it('refuses references outside input, steps, secrets and run', () => {
     expect(failureOf(() => renderTemplate('{{ process.env }}', scope)).code).toBe('TEMPLATE_INVALID');
-    expect(failureOf(() => renderTemplate('{{ input.constructor }}', scope)).code).toBe('TEMPLATE_MISSING_REFERENCE');
+    expect(failureOf(() => renderTemplate('{{ input.constructor }}', scope)).code).toBe(
+      'TEMPLATE_MISSING_REFERENCE',
+    );
   });
 });
 
 describe('referencedSecrets', () => {
   it('lists the secret names a params tree uses', () => {
-    expect([...referencedSecrets({ a: '{{ secrets.A }}', b: ['x {{secrets.B.inner}}'], c: '{{ input.x }}' })].sort()).toEqual(['A', 'B']);
+    expect(
+      [
+        ...referencedSecrets({ a: '{{ secrets.A }}', b: ['x {{secrets.B.inner}}'], c: '{{ input.x }}' }),
+      ].sort(),
+    ).toEqual(['A', 'B']);
   });
 });

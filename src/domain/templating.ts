@@ -42,7 +42,10 @@ function resolve(reference: string, scope: TemplateScope): unknown {
     if (!isObject || !Object.prototype.hasOwnProperty.call(value, key)) {
       const missing = path.slice(0, i + 1).join('.');
       const hint = root === 'steps' && i === 1 ? ' (no such step has completed before this one)' : '';
-      throw permanentFailure('TEMPLATE_MISSING_REFERENCE', `template reference '${reference}': '${missing}' is missing${hint}`);
+      throw permanentFailure(
+        'TEMPLATE_MISSING_REFERENCE',
+        `template reference '${reference}': '${missing}' is missing${hint}`,
+      );
     }
     value = (value as Record<string, unknown>)[key];
   }
@@ -53,7 +56,11 @@ function resolve(reference: string, scope: TemplateScope): unknown {
 }
 
 const asText = (value: unknown): string =>
-  typeof value === 'string' ? value : value !== null && typeof value === 'object' ? JSON.stringify(value) : String(value);
+  typeof value === 'string'
+    ? value
+    : value !== null && typeof value === 'object'
+      ? JSON.stringify(value)
+      : String(value);
 
 /**
  * Renders step params. A string that is exactly one `{{ ref }}` keeps the referenced
@@ -63,7 +70,8 @@ const asText = (value: unknown): string =>
  * @example renderTemplate({ url: 'https://x/{{ input.id }}', body: '{{ steps.a.output }}' }, scope)
  */
 export function renderTemplate(value: unknown, scope: TemplateScope, depth = 0): unknown {
-  if (depth > MAX_DEPTH) throw permanentFailure('TEMPLATE_TOO_DEEP', `params nest deeper than ${MAX_DEPTH} levels`);
+  if (depth > MAX_DEPTH)
+    throw permanentFailure('TEMPLATE_TOO_DEEP', `params nest deeper than ${MAX_DEPTH} levels`);
   if (typeof value === 'string') {
     const whole = WHOLE.exec(value);
     if (whole) return resolve(whole[1]!, scope);

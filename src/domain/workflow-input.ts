@@ -16,7 +16,11 @@ export const triggerConfigSchema = z
   .loose()
   .superRefine((trigger, ctx) => {
     if (trigger.type === 'scheduled' && !trigger.schedule) {
-      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a scheduled trigger needs a cron schedule' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule'],
+        message: 'a scheduled trigger needs a cron schedule',
+      });
     }
     if (trigger.type === 'event' && !trigger.event_type) {
       ctx.addIssue({ code: 'custom', path: ['event_type'], message: 'an event trigger needs an event_type' });
@@ -33,12 +37,21 @@ export const workflowInputSchema = z
       .regex(SLUG_PATTERN, 'a slug starts with a letter and holds letters, digits, _ or - (64 at most)')
       .optional(),
     steps: z.array(stepSchema).max(500).default([]),
-    timeout_ms: z.number().int().min(1).max(30 * 86_400_000).optional(),
+    timeout_ms: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400_000)
+      .optional(),
     trigger_config: triggerConfigSchema.default({ type: 'manual', enabled: true }),
     status: z.enum(WORKFLOW_STATUSES).default('active'),
     is_public: z.boolean().default(false),
     credit_cost: z.number().int().min(0).max(1_000_000).default(0),
-    callback_url: z.url({ protocol: /^https?$/ }).max(2000).nullable().default(null),
+    callback_url: z
+      .url({ protocol: /^https?$/ })
+      .max(2000)
+      .nullable()
+      .default(null),
     metadata: z.record(z.string(), z.unknown()).default({}),
   })
   .strict();

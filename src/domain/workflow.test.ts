@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StepwiseError } from './errors.js';
+import type { StepwiseError } from './errors.js';
 import { slugFromTitle } from './workflow-input.js';
 import { parseWorkflowDefinition } from './workflow.js';
 
@@ -21,23 +21,50 @@ describe('parseWorkflowDefinition', () => {
   });
 
   it('names the field of a bad step', () => {
-    const error = errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log' }, { id: '1bad', tool: 'log' }] }, known));
+    const error = errorOf(() =>
+      parseWorkflowDefinition(
+        {
+          steps: [
+            { id: 'a', tool: 'log' },
+            { id: '1bad', tool: 'log' },
+          ],
+        },
+        known,
+      ),
+    );
     expect(error.status).toBe(400);
     expect(error.field).toBe('steps.1.id');
   });
 
   it('refuses duplicate step ids and unknown tools', () => {
-    expect(errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log' }, { id: 'a', tool: 'log' }] }, known)).field).toBe('steps.1.id');
+    expect(
+      errorOf(() =>
+        parseWorkflowDefinition(
+          {
+            steps: [
+              { id: 'a', tool: 'log' },
+              { id: 'a', tool: 'log' },
+            ],
+          },
+          known,
+        ),
+      ).field,
+    ).toBe('steps.1.id');
     const unknownTool = errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'ftp' }] }, known));
     expect(unknownTool.field).toBe('steps.0.tool');
     expect(unknownTool.message).toContain("unknown tool 'ftp'");
   });
 
   it('refuses unknown step fields and bad retry policies', () => {
-    expect(errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log', colour: 'red' }] }, known)).status).toBe(400);
-    expect(errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log', retry: { max_attempts: 0 } }] }, known)).field).toBe(
-      'steps.0.retry.max_attempts',
-    );
+    expect(
+      errorOf(() => parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log', colour: 'red' }] }, known))
+        .status,
+    ).toBe(400);
+    expect(
+      errorOf(() =>
+        parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log', retry: { max_attempts: 0 } }] }, known),
+      ).field,
+    ).toBe('steps.0.retry.max_attempts');
   });
 });
 

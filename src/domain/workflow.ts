@@ -8,7 +8,12 @@ export const retryPolicySchema = z
     max_attempts: z.number().int().min(1).max(100).default(3),
     backoff: z.enum(['fixed', 'exponential']).default('exponential'),
     initial_ms: z.number().int().min(0).max(86_400_000).default(1000),
-    max_ms: z.number().int().min(0).max(7 * 86_400_000).default(60_000),
+    max_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86_400_000)
+      .default(60_000),
   })
   .strict();
 export type RetryPolicy = z.infer<typeof retryPolicySchema>;
@@ -23,12 +28,19 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 
 export const stepSchema = z
   .object({
-    id: z.string().regex(STEP_ID, 'a step id starts with a letter or _ and holds letters, digits, _ or - (64 at most)'),
+    id: z
+      .string()
+      .regex(STEP_ID, 'a step id starts with a letter or _ and holds letters, digits, _ or - (64 at most)'),
     name: z.string().max(200).optional(),
     tool: z.string().min(1).max(64),
     params: z.record(z.string(), z.unknown()).default({}),
     retry: retryPolicySchema.optional(),
-    timeout_ms: z.number().int().min(1).max(7 * 86_400_000).optional(),
+    timeout_ms: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400_000)
+      .optional(),
     continue_on_error: z.boolean().default(false),
     /** A JSONata expression over `{ input, steps, run }`; a falsy result skips the step. */
     when: z.string().min(1).max(2000).optional(),
@@ -42,7 +54,12 @@ export const workflowDefinitionSchema = z
   .object({
     steps: z.array(stepSchema).max(500).default([]),
     /** Whole-run deadline, measured from the run's first start. */
-    timeout_ms: z.number().int().min(1).max(30 * 86_400_000).optional(),
+    timeout_ms: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400_000)
+      .optional(),
   })
   .strict();
 export type WorkflowDefinition = z.infer<typeof workflowDefinitionSchema>;

@@ -82,7 +82,10 @@ export class RunExecution {
   }
 
   async execute(): Promise<void> {
-    const definition = await this.deps.definitions.definitionAt(this.run.workflow_id, this.run.workflow_version);
+    const definition = await this.deps.definitions.definitionAt(
+      this.run.workflow_id,
+      this.run.workflow_version,
+    );
     const now = this.deps.clock.now();
     const events: RunEventInput[] = [];
     if (this.progress.started_at === null) {
@@ -90,7 +93,10 @@ export class RunExecution {
       this.progress.deadline_at = definition.timeout_ms ? now + definition.timeout_ms : null;
       events.push(this.event('run.started', { attempt: this.progress.attempt }, now));
     }
-    const previous = definition.steps.slice(0, this.progress.step_index).reverse().find((step) => step.id in this.outputs);
+    const previous = definition.steps
+      .slice(0, this.progress.step_index)
+      .reverse()
+      .find((step) => step.id in this.outputs);
     if (previous) this.lastOutput = this.outputs[previous.id];
     const deadlineTimer = this.armDeadline();
     try {
@@ -103,7 +109,10 @@ export class RunExecution {
 
   private armDeadline(): NodeJS.Timeout | null {
     if (this.progress.deadline_at === null) return null;
-    const timer = setTimeout(() => this.stop('run_timeout'), Math.max(0, this.progress.deadline_at - this.deps.clock.now()));
+    const timer = setTimeout(
+      () => this.stop('run_timeout'),
+      Math.max(0, this.progress.deadline_at - this.deps.clock.now()),
+    );
     timer.unref();
     return timer;
   }
@@ -111,10 +120,12 @@ export class RunExecution {
   private async loop(definition: WorkflowDefinition, carried: RunEventInput[]): Promise<void> {
     let events = carried;
     for (;;) {
-      if (this.progress.deadline_at !== null && this.deps.clock.now() >= this.progress.deadline_at) this.stop('run_timeout');
+      if (this.progress.deadline_at !== null && this.deps.clock.now() >= this.progress.deadline_at)
+        this.stop('run_timeout');
       if (this.stopReason) return this.handleStop(this.stopReason, events, null);
       const step = definition.steps[this.progress.step_index];
-      if (!step) return this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null);
+      if (!step)
+        return this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null);
 
       const startedAt = this.deps.clock.now();
       const resuming = this.progress.step_state !== null || this.progress.resume_payload !== null;
@@ -129,7 +140,16 @@ export class RunExecution {
 
       this.progress.current_step = this.progress.step_index + 1;
       events.push(
-        this.event('step.started', { step_id: step.id, step_index: this.progress.step_index, attempt: this.progress.attempt, tool: step.tool }, startedAt),
+        this.event(
+          'step.started',
+          {
+            step_id: step.id,
+            step_index: this.progress.step_index,
+            attempt: this.progress.attempt,
+            tool: step.tool,
+          },
+          startedAt,
+        ),
       );
       // A quick step's start is committed together with its result (one write, not two);
       // a slow step's start is committed after a moment so status readers see it running.
@@ -145,7 +165,11 @@ export class RunExecution {
       if (!startCommitted) events = startEvents;
       const finishedAt = this.deps.clock.now();
       if (result.kind === 'stopped') {
-        return this.handleStop(result.reason, events, this.stepRecord(step, 'failed', result.params, null, stopError(result.reason), startedAt));
+        return this.handleStop(
+          result.reason,
+          events,
+          this.stepRecord(step, 'failed', result.params, null, stopError(result.reason), startedAt),
+        );
       }
       if (result.kind === 'failure') {
         const next = await this.handleFailure(step, result, events, startedAt, finishedAt);
@@ -158,13 +182,30 @@ export class RunExecution {
 
       this.outputs[step.id] = outcome.output;
       this.lastOutput = outcome.output;
-      const record = this.stepRecord(step, 'completed', result.params, outcome.output, null, startedAt, finishedAt);
-      events.push(this.event('step.completed', { step_id: step.id, attempt: this.progress.attempt, duration_ms: finishedAt - startedAt }, finishedAt));
+      const record = this.stepRecord(
+        step,
+        'completed',
+        result.params,
+        outcome.output,
+        null,
+        startedAt,
+        finishedAt,
+      );
+      events.push(
+        this.event(
+          'step.completed',
+          { step_id: step.id, attempt: this.progress.attempt, duration_ms: finishedAt - startedAt },
+          finishedAt,
+        ),
+      );
       const target = this.nextIndex(definition, step, outcome.next);
       if (typeof target !== 'number') return this.finish('failed', events, target, [record]);
       this.advanceTo(target);
       // The last step's result and the run's end share one commit.
-      if (target >= definition.steps.length) return this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null, [record]);
+      if (target >= definition.steps.length)
+        return this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null, [
+          record,
+        ]);
       if (!(await this.commit(events, [record]))) return;
       events = [];
     }
@@ -222,7 +263,8 @@ export class RunExecution {
           settings: this.deps.toolSettings,
           resume,
           runs: this.deps.subRuns(this.run.org_id, this.run.id),
-          log: (message, data) => this.deps.log('info', message, { run_id: this.run.id, step_id: step.id, ...data }),
+          log: (message, data) =>
+            this.deps.log('info', message, { run_id: this.run.id, step_id: step.id, ...data }),
         }),
         signal,
       );
@@ -236,7 +278,8 @@ export class RunExecution {
           params,
         };
       }
-      const failure = error instanceof StepFailure ? error : new StepFailure('STEP_ERROR', toErrorInfo(error).message);
+      const failure =
+        error instanceof StepFailure ? error : new StepFailure('STEP_ERROR', toErrorInfo(error).message);
       return { kind: 'failure', failure, params };
     }
   }
@@ -257,7 +300,13 @@ export class RunExecution {
     if (failure.retriable && hasAttemptsLeft(policy, attempt)) {
       const delay = Math.max(retryDelayMs(policy, attempt + 1, this.deps.random), failure.retryAfterMs ?? 0);
       const wakeAt = this.capByDeadline(finishedAt + delay);
-      events.push(this.event('step.retry_scheduled', { step_id: step.id, next_attempt: attempt + 1, delay_ms: delay, wake_at: wakeAt }, finishedAt));
+      events.push(
+        this.event(
+          'step.retry_scheduled',
+          { step_id: step.id, next_attempt: attempt + 1, delay_ms: delay, wake_at: wakeAt },
+          finishedAt,
+        ),
+      );
       this.progress.attempt = attempt + 1;
       this.progress.step_state = null;
       this.progress.resume_payload = null;
@@ -290,19 +339,45 @@ export class RunExecution {
     this.progress.wait_run_id = wait?.kind === 'run' ? wait.run_id : null;
     const parkedUntil = wakeAt === null ? this.progress.deadline_at : this.capByDeadline(wakeAt);
     this.park(parkedUntil);
-    await this.commit([...carried, this.event('run.waiting', { step_id: step.id, wake_at: parkedUntil, wait: wait ?? null }, at)], []);
+    await this.commit(
+      [
+        ...carried,
+        this.event('run.waiting', { step_id: step.id, wake_at: parkedUntil, wait: wait ?? null }, at),
+      ],
+      [],
+    );
   }
 
-  private async handleStop(reason: StopReason, events: RunEventInput[], record: RunStepRecord | null): Promise<void> {
+  private async handleStop(
+    reason: StopReason,
+    events: RunEventInput[],
+    record: RunStepRecord | null,
+  ): Promise<void> {
     const records = record ? [record] : [];
-    if (reason === 'cancel') return this.finish('cancelled', events, { code: 'CANCELLED', message: 'the run was cancelled' }, records);
+    if (reason === 'cancel')
+      return this.finish(
+        'cancelled',
+        events,
+        { code: 'CANCELLED', message: 'the run was cancelled' },
+        records,
+      );
     if (reason === 'run_timeout') {
-      return this.finish('failed', events, { code: 'RUN_TIMEOUT', message: 'the run passed its timeout_ms' }, records);
+      return this.finish(
+        'failed',
+        events,
+        { code: 'RUN_TIMEOUT', message: 'the run passed its timeout_ms' },
+        records,
+      );
     }
     // Shutdown or a lost lease: the step result is unknown, so the step runs again elsewhere.
   }
 
-  private async finish(status: RunStatus, events: RunEventInput[], error: ErrorInfo | null, records: RunStepRecord[] = []): Promise<void> {
+  private async finish(
+    status: RunStatus,
+    events: RunEventInput[],
+    error: ErrorInfo | null,
+    records: RunStepRecord[] = [],
+  ): Promise<void> {
     assertTransition(this.progress.status, status);
     const at = this.deps.clock.now();
     this.progress.status = status;
@@ -317,7 +392,11 @@ export class RunExecution {
     this.park(null);
     const data: Record<string, unknown> = { duration_ms: at - (this.progress.started_at ?? at) };
     if (error) data.error = error;
-    await this.commit([...events, this.event(`run.${status}` as RunEventType, data, at)], records, this.run.parent_run_id);
+    await this.commit(
+      [...events, this.event(`run.${status}` as RunEventType, data, at)],
+      records,
+      this.run.parent_run_id,
+    );
   }
 
   /** Releases the lease; the run becomes claimable again at `availableAt` (null = only a wake-up). */
@@ -337,19 +416,31 @@ export class RunExecution {
     this.progress.wait_run_id = null;
   }
 
-  private nextIndex(definition: WorkflowDefinition, step: StepDefinition, next: string | null | undefined): number | ErrorInfo {
+  private nextIndex(
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    next: string | null | undefined,
+  ): number | ErrorInfo {
     if (next === undefined) return this.progress.step_index + 1;
     if (next === null) return definition.steps.length;
     const index = definition.steps.findIndex((candidate) => candidate.id === next);
     if (index >= 0) return index;
-    return { code: 'UNKNOWN_STEP', message: `step '${step.id}' branched to '${next}', which is not a step of this workflow`, step_id: step.id } as ErrorInfo;
+    return {
+      code: 'UNKNOWN_STEP',
+      message: `step '${step.id}' branched to '${next}', which is not a step of this workflow`,
+      step_id: step.id,
+    } as ErrorInfo;
   }
 
   private capByDeadline(at: number): number {
     return this.progress.deadline_at === null ? at : Math.min(at, this.progress.deadline_at);
   }
 
-  private async commit(events: RunEventInput[], steps: RunStepRecord[], wakeParent: string | null = null): Promise<boolean> {
+  private async commit(
+    events: RunEventInput[],
+    steps: RunStepRecord[],
+    wakeParent: string | null = null,
+  ): Promise<boolean> {
     this.progress.updated_at = this.deps.clock.now();
     const checkpoint: RunCheckpoint = {
       run_id: this.run.id,
@@ -395,9 +486,25 @@ export class RunExecution {
 }
 
 const PROGRESS_FIELDS = [
-  'status', 'step_index', 'current_step', 'attempt', 'step_state', 'resume_payload', 'available_at', 'lease_owner',
-  'lease_expires_at', 'wait_event_type', 'wait_match', 'wait_run_id', 'has_failed_steps', 'output', 'error',
-  'started_at', 'finished_at', 'deadline_at', 'updated_at',
+  'status',
+  'step_index',
+  'current_step',
+  'attempt',
+  'step_state',
+  'resume_payload',
+  'available_at',
+  'lease_owner',
+  'lease_expires_at',
+  'wait_event_type',
+  'wait_match',
+  'wait_run_id',
+  'has_failed_steps',
+  'output',
+  'error',
+  'started_at',
+  'finished_at',
+  'deadline_at',
+  'updated_at',
 ] as const satisfies readonly (keyof RunProgress)[];
 
 function pickProgress(run: Omit<RunRecord, 'id'>): RunProgress {
@@ -434,7 +541,8 @@ function redactSecrets(value: unknown, secrets: Record<string, string>): unknown
   const values = Object.values(secrets).filter((secret) => secret.length > 0);
   if (values.length === 0) return value;
   const redact = (item: unknown): unknown => {
-    if (typeof item === 'string') return values.reduce((text, secret) => text.split(secret).join('[secret]'), item);
+    if (typeof item === 'string')
+      return values.reduce((text, secret) => text.split(secret).join('[secret]'), item);
     if (Array.isArray(item)) return item.map(redact);
     if (item !== null && typeof item === 'object') {
       return Object.fromEntries(Object.entries(item).map(([key, inner]) => [key, redact(inner)]));

@@ -79,7 +79,8 @@ export class Worker {
     }
     await this.checkpoints.drain();
     const leftovers = [...this.active.keys()];
-    if (leftovers.length > 0) await this.deps.store.releaseLeases(this.owner, leftovers, this.deps.clock.now());
+    if (leftovers.length > 0)
+      await this.deps.store.releaseLeases(this.owner, leftovers, this.deps.clock.now());
     if (this.heartbeat) clearInterval(this.heartbeat);
     await this.unlisten?.();
   }
@@ -96,10 +97,17 @@ export class Worker {
       let claimed: RunRecord[] = [];
       if (free > 0) {
         try {
-          claimed = await this.deps.store.claimRunnableRuns(this.owner, free, this.config.leaseMs, this.deps.clock.now());
+          claimed = await this.deps.store.claimRunnableRuns(
+            this.owner,
+            free,
+            this.config.leaseMs,
+            this.deps.clock.now(),
+          );
           if (claimed.length > 0) await this.launch(claimed);
         } catch (error) {
-          this.deps.log('error', 'claiming runs failed; retrying after the poll interval', { error: String(error) });
+          this.deps.log('error', 'claiming runs failed; retrying after the poll interval', {
+            error: String(error),
+          });
         }
       }
       if (!this.running) break;
@@ -135,9 +143,15 @@ export class Worker {
 
   private async launch(runs: RunRecord[]): Promise<void> {
     const resumed = runs.filter((run) => run.step_index > 0 || run.current_step > 0).map((run) => run.id);
-    const outputs = resumed.length > 0 ? await this.deps.store.loadStepOutputs(resumed) : new Map<string, Record<string, unknown>>();
+    const outputs =
+      resumed.length > 0
+        ? await this.deps.store.loadStepOutputs(resumed)
+        : new Map<string, Record<string, unknown>>();
     for (const run of runs) {
-      const execution = new RunExecution(run, outputs.get(run.id) ?? {}, this.owner, { ...this.deps, checkpoints: this.checkpoints });
+      const execution = new RunExecution(run, outputs.get(run.id) ?? {}, this.owner, {
+        ...this.deps,
+        checkpoints: this.checkpoints,
+      });
       this.active.set(run.id, execution);
       const done = execution
         .execute()

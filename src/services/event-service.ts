@@ -22,7 +22,10 @@ export class EventService {
 
   async publish(orgId: string, type: string, data: unknown): Promise<EventDelivery> {
     if (typeof type !== 'string' || !EVENT_TYPE.test(type)) {
-      throw validationError('type', 'type: an event type is 1-200 characters of letters, digits and . _ : / -');
+      throw validationError(
+        'type',
+        'type: an event type is 1-200 characters of letters, digits and . _ : / -',
+      );
     }
     const now = this.clock.now();
     const event: EventRecord = { id: newId('evt'), org_id: orgId, type, data: data ?? {}, created_at: now };

@@ -32,7 +32,11 @@ export class RunService {
   ) {}
 
   /** Starts a run of the workflow's current version. @returns the run and whether this call created it. */
-  async start(orgId: string, workflowRef: string, options: StartRunOptions = {}): Promise<{ run: RunRecord; created: boolean }> {
+  async start(
+    orgId: string,
+    workflowRef: string,
+    options: StartRunOptions = {},
+  ): Promise<{ run: RunRecord; created: boolean }> {
     const workflow = await this.workflows.get(orgId, workflowRef);
     if (workflow.status === 'generating' || workflow.status === 'failed') {
       throw new StepwiseError(
@@ -45,7 +49,10 @@ export class RunService {
     if (JSON.stringify(input).length > MAX_INPUT_BYTES) {
       throw validationError('input', 'input: a run input is at most 1 MB of JSON');
     }
-    if (options.idempotency_key !== undefined && (options.idempotency_key.length < 1 || options.idempotency_key.length > 255)) {
+    if (
+      options.idempotency_key !== undefined &&
+      (options.idempotency_key.length < 1 || options.idempotency_key.length > 255)
+    ) {
       throw validationError('idempotency_key', 'idempotency_key: between 1 and 255 characters');
     }
     const now = this.clock.now();
@@ -87,7 +94,12 @@ export class RunService {
     };
     return this.store.insertRun({
       run,
-      event: { run_id: id, type: 'run.created', data: { workflow_version: workflow.version, trigger: run.trigger }, at: now },
+      event: {
+        run_id: id,
+        type: 'run.created',
+        data: { workflow_version: workflow.version, trigger: run.trigger },
+        at: now,
+      },
     });
   }
 
@@ -99,7 +111,10 @@ export class RunService {
 
   async detail(orgId: string, runId: string): Promise<RunDetail> {
     const run = await this.get(orgId, runId);
-    const [steps, events] = await Promise.all([this.store.listRunSteps(run.id), this.store.listRunEvents(run.id)]);
+    const [steps, events] = await Promise.all([
+      this.store.listRunSteps(run.id),
+      this.store.listRunEvents(run.id),
+    ]);
     return { run, steps, events };
   }
 
@@ -133,6 +148,10 @@ export class RunService {
     });
     if (result) return result.run;
     const run = await this.get(orgId, runId);
-    throw new StepwiseError('RUN_ALREADY_FINISHED', 409, `run '${run.id}' already finished as '${run.status}'`);
+    throw new StepwiseError(
+      'RUN_ALREADY_FINISHED',
+      409,
+      `run '${run.id}' already finished as '${run.status}'`,
+    );
   }
 }

@@ -15,7 +15,10 @@ export class SecretService {
 
   async put(orgId: string, name: string, value: string): Promise<void> {
     if (!SECRET_NAME.test(name)) {
-      throw validationError('name', 'name: a secret name holds letters, digits and _ and starts with a letter or _');
+      throw validationError(
+        'name',
+        'name: a secret name holds letters, digits and _ and starts with a letter or _',
+      );
     }
     if (typeof value !== 'string' || value.length > 65_536) {
       throw validationError('value', 'value: a secret is a string of at most 64 KiB');

@@ -11,7 +11,11 @@ import {
   type WorkflowInput,
   type WorkflowPatch,
 } from '../domain/workflow-input.js';
-import { parseWorkflowDefinition, zodToValidationError, type WorkflowDefinition } from '../domain/workflow.js';
+import {
+  parseWorkflowDefinition,
+  zodToValidationError,
+  type WorkflowDefinition,
+} from '../domain/workflow.js';
 import type { Store } from '../store/store.js';
 
 export interface ToolCatalog {
@@ -66,7 +70,10 @@ export class WorkflowService {
     const current = await this.get(orgId, id);
     const definitionChanged = patch.steps !== undefined || patch.timeout_ms !== undefined;
     const definition = definitionChanged
-      ? this.checkDefinition(patch.steps ?? current.definition.steps, patch.timeout_ms ?? current.definition.timeout_ms)
+      ? this.checkDefinition(
+          patch.steps ?? current.definition.steps,
+          patch.timeout_ms ?? current.definition.timeout_ms,
+        )
       : current.definition;
     if (patch.trigger_config) checkTrigger(patch.trigger_config);
     const next: WorkflowRecord = {
@@ -85,7 +92,11 @@ export class WorkflowService {
       updated_at: this.clock.now(),
     };
     if (!(await this.store.updateWorkflow(next, current.version))) {
-      throw new StepwiseError('CONCURRENT_EDIT', 409, `workflow '${id}' was changed by another request; read it and try again`);
+      throw new StepwiseError(
+        'CONCURRENT_EDIT',
+        409,
+        `workflow '${id}' was changed by another request; read it and try again`,
+      );
     }
     return next;
   }
@@ -93,7 +104,8 @@ export class WorkflowService {
   /** Finds a workflow by id, or by slug when no id matches. */
   async get(orgId: string, idOrSlug: string): Promise<WorkflowRecord> {
     const workflow =
-      (await this.store.getWorkflow(orgId, idOrSlug)) ?? (await this.store.getWorkflowBySlug(orgId, idOrSlug));
+      (await this.store.getWorkflow(orgId, idOrSlug)) ??
+      (await this.store.getWorkflowBySlug(orgId, idOrSlug));
     if (!workflow) throw notFound('workflow', idOrSlug);
     return workflow;
   }
@@ -118,7 +130,10 @@ export class WorkflowService {
     return parseWorkflowDefinition(raw, (tool) => this.tools.has(tool));
   }
 
-  private async insertWithFreeSlug(base: Omit<WorkflowRecord, 'slug'>, wanted: string): Promise<WorkflowRecord> {
+  private async insertWithFreeSlug(
+    base: Omit<WorkflowRecord, 'slug'>,
+    wanted: string,
+  ): Promise<WorkflowRecord> {
     for (let n = 1; n <= MAX_SLUG_ATTEMPTS; n += 1) {
       const workflow = { ...base, slug: n === 1 ? wanted : `${wanted}${n}` };
       try {
@@ -134,7 +149,10 @@ export class WorkflowService {
 
 function checkTrigger(trigger: ParsedWorkflowInput['trigger_config']): void {
   if (trigger.timezone !== undefined && !isTimeZone(trigger.timezone)) {
-    throw validationError('trigger_config.timezone', `trigger_config.timezone: '${trigger.timezone}' is not an IANA time zone such as America/New_York`);
+    throw validationError(
+      'trigger_config.timezone',
+      `trigger_config.timezone: '${trigger.timezone}' is not an IANA time zone such as America/New_York`,
+    );
   }
   if (trigger.type === 'scheduled' && trigger.schedule) {
     try {

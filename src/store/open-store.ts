@@ -2,7 +2,10 @@ import type { DatabaseTarget } from '../app/config.js';
 import type { Store } from './store.js';
 
 /** Opens the configured backend and brings its schema up to date. */
-export async function openStore(target: DatabaseTarget, options: { sqliteSynchronous?: 'FULL' | 'NORMAL' } = {}): Promise<Store> {
+export async function openStore(
+  target: DatabaseTarget,
+  options: { sqliteSynchronous?: 'FULL' | 'NORMAL' } = {},
+): Promise<Store> {
   let store: Store;
   if (target.kind === 'postgres') {
     const { PostgresStore } = await import('./postgres/postgres-store.js');

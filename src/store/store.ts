@@ -146,5 +146,11 @@ export interface Store {
    * clears the wait, sets `resume_payload` and `available_at = now`, writes `event`.
    * @returns false when the run no longer waits (another delivery or its timeout won).
    */
-  resumeWaitingRun(runId: string, eventType: string, payload: unknown, now: Millis, event: RunEventInput): Promise<boolean>;
+  resumeWaitingRun(
+    runId: string,
+    eventType: string,
+    payload: unknown,
+    now: Millis,
+    event: RunEventInput,
+  ): Promise<boolean>;
 }

@@ -3,8 +3,7 @@ import type { Millis } from '../domain/model.js';
 
 /** What a suspended step waits for besides its timer. */
 export type WaitTarget =
-  | { kind: 'event'; event_type: string; match: Record<string, unknown> }
-  | { kind: 'run'; run_id: string };
+  { kind: 'event'; event_type: string; match: Record<string, unknown> } | { kind: 'run'; run_id: string };
 
 /**
  * How a tool's execution ended. `done` commits the output; `suspend` parks the run
@@ -12,14 +11,20 @@ export type WaitTarget =
  * then executes the same step again with `ctx.resume` set.
  */
 export type ToolOutcome =
-  | { kind: 'done'; output: unknown; /** condition: the step id to go to, or null to end the run. */ next?: string | null }
+  | {
+      kind: 'done';
+      output: unknown;
+      /** condition: the step id to go to, or null to end the run. */ next?: string | null;
+    }
   | { kind: 'suspend'; state: unknown; wake_at: Millis | null; wait?: WaitTarget };
 
 /** Runs a sub-workflow on behalf of the `workflow` tool. */
 export interface SubRunPort {
   /** Starts (or, with the same key, finds) a run of the org's workflow by id or slug. */
   start(workflow: string, input: unknown, idempotencyKey: string): Promise<{ id: string }>;
-  get(runId: string): Promise<{ status: string; output: unknown; error: { code: string; message: string } | null } | null>;
+  get(
+    runId: string,
+  ): Promise<{ status: string; output: unknown; error: { code: string; message: string } | null } | null>;
 }
 
 export interface ToolSettings {

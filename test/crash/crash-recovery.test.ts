@@ -27,7 +27,10 @@ async function prepare(databaseUrl?: string): Promise<Scenario> {
   const server = await startHttpRecorder();
   for (const step of STEPS) server.script(`/${step}`, { delayMs: 40, json: { step } });
   const harness = await startHarness({ worker: false, databaseUrl });
-  cleanups.push(() => server.close(), () => harness.close());
+  cleanups.push(
+    () => server.close(),
+    () => harness.close(),
+  );
   const workflow = await harness.stepwise.workflows.create(harness.orgId, {
     title: 'crash target',
     steps: STEPS.map((id) => ({
@@ -38,7 +41,8 @@ async function prepare(databaseUrl?: string): Promise<Scenario> {
     })),
   });
   const runIds: string[] = [];
-  for (let i = 0; i < RUNS; i += 1) runIds.push((await harness.stepwise.runs.start(harness.orgId, workflow.id)).run.id);
+  for (let i = 0; i < RUNS; i += 1)
+    runIds.push((await harness.stepwise.runs.start(harness.orgId, workflow.id)).run.id);
   const workerEnv = {
     STEPWISE_DATA_DIR: harness.dataDir,
     STEPWISE_ALLOW_PRIVATE_NETWORK: '1',
@@ -51,7 +55,9 @@ async function prepare(databaseUrl?: string): Promise<Scenario> {
 }
 
 async function runsOf(scenario: Scenario): Promise<RunRecord[]> {
-  return Promise.all(scenario.runIds.map(async (id) => (await scenario.harness.stepwise.store.getRun(null, id))!));
+  return Promise.all(
+    scenario.runIds.map(async (id) => (await scenario.harness.stepwise.store.getRun(null, id))!),
+  );
 }
 
 /** Steps whose results were committed: `<run id>:<step id>` keys. */
@@ -66,7 +72,10 @@ async function committedSteps(scenario: Scenario): Promise<Set<string>> {
 }
 
 /** Kills the process once some runs are done and others are mid-flight; returns the kill time and what was committed then. */
-async function killMidFlight(scenario: Scenario, victim: WorkerProcess): Promise<{ killedAt: number; committed: Set<string> }> {
+async function killMidFlight(
+  scenario: Scenario,
+  victim: WorkerProcess,
+): Promise<{ killedAt: number; committed: Set<string> }> {
   await waitFor(async () => (await committedSteps(scenario)).size >= 20, 20_000, 'twenty committed steps');
   await victim.kill();
   const killedAt = Date.now();
@@ -75,7 +84,11 @@ async function killMidFlight(scenario: Scenario, victim: WorkerProcess): Promise
   return { killedAt, committed: await committedSteps(scenario) };
 }
 
-async function expectRecovered(scenario: Scenario, kill: { killedAt: number; committed: Set<string> }, maxInFlight: number) {
+async function expectRecovered(
+  scenario: Scenario,
+  kill: { killedAt: number; committed: Set<string> },
+  maxInFlight: number,
+) {
   await waitFor(
     async () => (await runsOf(scenario)).every((run) => run.status === 'completed'),
     30_000,
@@ -83,7 +96,9 @@ async function expectRecovered(scenario: Scenario, kill: { killedAt: number; com
   );
   // No run lost: each completed with exactly one committed result per step.
   for (const id of scenario.runIds) {
-    const completed = (await scenario.harness.stepwise.store.listRunSteps(id)).filter((step) => step.status === 'completed');
+    const completed = (await scenario.harness.stepwise.store.listRunSteps(id)).filter(
+      (step) => step.status === 'completed',
+    );
     expect(completed.map((step) => step.step_id)).toEqual(STEPS);
   }
   const counts = scenario.server.idempotencyKeyCounts();
@@ -94,7 +109,9 @@ async function expectRecovered(scenario: Scenario, kill: { killedAt: number; com
     for (const step of await scenario.harness.stepwise.store.listRunSteps(id)) {
       if (step.status !== 'completed') continue;
       const key = `${id}:${step.step_id}`;
-      const later = scenario.server.requests.filter((r) => r.headers['idempotency-key'] === key && r.received_at > step.finished_at);
+      const later = scenario.server.requests.filter(
+        (r) => r.headers['idempotency-key'] === key && r.received_at > step.finished_at,
+      );
       expect(later, `step ${key} ran again after its result was committed`).toEqual([]);
     }
   }

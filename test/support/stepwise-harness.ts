@@ -20,7 +20,11 @@ export interface Harness {
  * reach the local test servers.
  */
 export async function startHarness(
-  overrides: Partial<StepwiseConfig['worker']> & { databaseUrl?: string; worker?: boolean; env?: Record<string, string> } = {},
+  overrides: Partial<StepwiseConfig['worker']> & {
+    databaseUrl?: string;
+    worker?: boolean;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Harness> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'stepwise-test-'));
   const config = loadConfig({
@@ -66,13 +70,19 @@ export async function waitForRunState(
     const run = await stepwise.store.getRun(null, runId);
     if (run && predicate(run)) return run;
     if (Date.now() > deadline) {
-      throw new Error(`run ${runId} did not reach the expected state in ${timeoutMs} ms (now ${run?.status ?? 'missing'})`);
+      throw new Error(
+        `run ${runId} did not reach the expected state in ${timeoutMs} ms (now ${run?.status ?? 'missing'})`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

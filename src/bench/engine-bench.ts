@@ -1,0 +1,156 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pino } from 'pino';
+import { loadConfig } from '../app/config.js';
+import { createStepwise, type Stepwise } from '../app/stepwise.js';
+import { isFinalStatus } from '../domain/run-state.js';
+
+export interface EngineBenchOptions {
+  backend: 'sqlite' | 'postgres';
+  /** PostgreSQL: a database URL for this measurement alone (created and dropped by the caller). */
+  databaseUrl?: string;
+  runs: number;
+  concurrency: number;
+  /** SQLite: FULL keeps an accepted run across power loss; the benchmark's target is stated with FULL. */
+  sqliteSynchronous?: 'FULL' | 'NORMAL';
+}
+
+export interface EngineBenchResult {
+  steps: number;
+  seconds: number;
+  stepsPerSecond: number;
+}
+
+export interface StartLatencyResult {
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+const STEPS_PER_RUN = 3;
+
+/** A Stepwise process with no worker yet, on a fresh database. */
+export async function openBenchStepwise(
+  options: EngineBenchOptions & { concurrency: number },
+): Promise<{ stepwise: Stepwise; dispose(): Promise<void> }> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'stepwise-bench-'));
+  const config = loadConfig({
+    STEPWISE_DATA_DIR: dataDir,
+    STEPWISE_SQLITE_SYNCHRONOUS: options.sqliteSynchronous ?? 'FULL',
+    LOG_LEVEL: 'silent',
+    ...(options.backend === 'postgres' ? { STEPWISE_DATABASE_URL: options.databaseUrl } : {}),
+  });
+  config.worker = { concurrency: options.concurrency, leaseMs: 30_000, pollMs: 1000, shutdownGraceMs: 5000 };
+  const stepwise = await createStepwise(config, { logger: pino({ level: 'silent' }) });
+  return {
+    stepwise,
+    async dispose() {
+      await stepwise.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Creates the 3-step no-op workflow the benchmark runs. */
+export async function createNoopWorkflow(stepwise: Stepwise): Promise<string> {
+  const workflow = await stepwise.workflows.create(stepwise.defaultOrgId, {
+    title: `bench noop ${Date.now()}`,
+    steps: Array.from({ length: STEPS_PER_RUN }, (_, i) => ({
+      id: `s${i + 1}`,
+      tool: 'log',
+      params: { message: 'noop' },
+    })),
+  });
+  return workflow.id;
+}
+
+/** Accepts `count` runs, `parallel` requests at a time (not timed). */
+export async function enqueueRuns(
+  stepwise: Stepwise,
+  workflowId: string,
+  count: number,
+  parallel = 64,
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (let start = 0; start < count; start += parallel) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(parallel, count - start) }, () =>
+        stepwise.runs.start(stepwise.defaultOrgId, workflowId),
+      ),
+    );
+    ids.push(...batch.map(({ run }) => run.id));
+  }
+  return ids;
+}
+
+/**
+ * Durable steps per second: `runs` runs of a 3-step no-op workflow are accepted first
+ * (untimed, as graphile's jobs are enqueued first), then a worker with `concurrency`
+ * executes them; the clock stops at the last run's committed finish.
+ */
+export async function measureThroughput(stepwise: Stepwise, runIds: string[]): Promise<EngineBenchResult> {
+  const startedAt = Date.now();
+  const t0 = performance.now();
+  await stepwise.startWorker();
+  const last = runIds[runIds.length - 1]!;
+  let remaining = [...runIds];
+  while (remaining.length > 0) {
+    await new Promise((resolve) => setTimeout(resolve, remaining.length > 100 ? 100 : 10));
+    // Runs finish roughly in order; checking from the newest keeps the polling cheap.
+    const lastRun = await stepwise.store.getRun(null, last);
+    if (!lastRun || !isFinalStatus(lastRun.status)) continue;
+    const stillOpen: string[] = [];
+    for (const id of remaining) {
+      const run = await stepwise.store.getRun(null, id);
+      if (!run || !isFinalStatus(run.status)) stillOpen.push(id);
+    }
+    remaining = stillOpen;
+  }
+  let finishedAt = startedAt;
+  for (const id of runIds) {
+    const run = await stepwise.store.getRun(null, id);
+    if (run?.status !== 'completed')
+      throw new Error(`bench run ${id} ended ${run?.status}: ${JSON.stringify(run?.error)}`);
+    finishedAt = Math.max(finishedAt, run.finished_at ?? 0);
+  }
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const seconds = Math.min(wallSeconds, Math.max(0.001, (finishedAt - startedAt) / 1000));
+  const steps = runIds.length * STEPS_PER_RUN;
+  return { steps, seconds, stepsPerSecond: steps / seconds };
+}
+
+/**
+ * Time from a start request to its first step starting, on an idle worker: runs are
+ * started one at a time, `gapMs` apart, and the first `step.started` event is compared
+ * with the moment `start` was called.
+ */
+export async function measureStartLatency(
+  stepwise: Stepwise,
+  workflowId: string,
+  samples: number,
+  gapMs = 5,
+): Promise<StartLatencyResult> {
+  await stepwise.startWorker();
+  const requested: { id: string; at: number }[] = [];
+  for (let i = 0; i < samples; i += 1) {
+    const at = Date.now();
+    const { run } = await stepwise.runs.start(stepwise.defaultOrgId, workflowId);
+    requested.push({ id: run.id, at });
+    await new Promise((resolve) => setTimeout(resolve, gapMs));
+  }
+  const latencies: number[] = [];
+  for (const { id, at } of requested) {
+    for (;;) {
+      const run = await stepwise.store.getRun(null, id);
+      if (run && isFinalStatus(run.status)) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const started = (await stepwise.store.listRunEvents(id)).find((event) => event.type === 'step.started');
+    latencies.push(started!.at - at);
+  }
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+  return { samples, p50Ms: pick(0.5), p99Ms: pick(0.99) };
+}

@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import {
+  createNoopWorkflow,
+  enqueueRuns,
+  measureStartLatency,
+  measureThroughput,
+  openBenchStepwise,
+  type EngineBenchOptions,
+} from './engine-bench.js';
+import { measureGraphileWorker } from './graphile-baseline.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5000' },
+    concurrency: { type: 'string', default: '16' },
+    'latency-samples': { type: 'string', default: '300' },
+    'database-url': {
+      type: 'string',
+      default: process.env.STEPWISE_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    },
+    only: { type: 'string' },
+  },
+});
+const runs = Number(values.runs);
+const concurrency = Number(values.concurrency);
+const latencySamples = Number(values['latency-samples']);
+const adminUrl = values['database-url']!;
+const only = new Set((values.only ?? 'sqlite,postgres,graphile').split(','));
+
+async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const name = `stepwise_bench_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  try {
+    return await fn(url.toString());
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+interface Row {
+  name: string;
+  perSecond: number;
+  unit: string;
+  note: string;
+}
+
+async function engine(options: Omit<EngineBenchOptions, 'runs' | 'concurrency'>): Promise<Row[]> {
+  const rows: Row[] = [];
+  {
+    const { stepwise, dispose } = await openBenchStepwise({ ...options, runs, concurrency });
+    try {
+      const workflowId = await createNoopWorkflow(stepwise);
+      const ids = await enqueueRuns(stepwise, workflowId, runs);
+      const result = await measureThroughput(stepwise, ids);
+      rows.push({
+        name: `${options.backend} durable steps`,
+        perSecond: result.stepsPerSecond,
+        unit: 'steps/s',
+        note: `${runs} runs × 3 steps in ${result.seconds.toFixed(2)} s`,
+      });
+    } finally {
+      await dispose();
+    }
+  }
+  {
+    const { stepwise, dispose } = await openBenchStepwise({ ...options, runs, concurrency });
+    try {
+      const workflowId = await createNoopWorkflow(stepwise);
+      const latency = await measureStartLatency(stepwise, workflowId, latencySamples);
+      rows.push({
+        name: `${options.backend} start→first step`,
+        perSecond: NaN,
+        unit: '',
+        note: `p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms over ${latency.samples} runs`,
+      });
+    } finally {
+      await dispose();
+    }
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const rate = (name: string) => rows.find((row) => row.name === name)?.perSecond ?? NaN;
+  process.stderr.write(`stepwise bench: ${runs} runs of 3 no-op steps, concurrency ${concurrency}\n`);
+  if (only.has('sqlite')) rows.push(...(await engine({ backend: 'sqlite', sqliteSynchronous: 'FULL' })));
+  if (only.has('postgres'))
+    rows.push(...(await withDatabase((url) => engine({ backend: 'postgres', databaseUrl: url }))));
+  if (only.has('graphile')) {
+    for (const mode of ['default', 'batched'] as const) {
+      const result = await measureGraphileWorker({
+        connectionString: adminUrl,
+        runs,
+        jobsPerRun: 3,
+        concurrency,
+        mode,
+      });
+      rows.push({
+        name: `graphile-worker ${mode}`,
+        perSecond: result.jobsPerSecond,
+        unit: 'jobs/s',
+        note: `${result.jobs} jobs in ${result.seconds.toFixed(2)} s`,
+      });
+    }
+  }
+  const width = Math.max(...rows.map((row) => row.name.length));
+  for (const row of rows) {
+    const figure = Number.isNaN(row.perSecond)
+      ? ''.padStart(12)
+      : `${row.perSecond.toFixed(0).padStart(7)} ${row.unit.padEnd(7)}`;
+    process.stdout.write(`${row.name.padEnd(width)}  ${figure}  ${row.note}\n`);
+  }
+  const baseline = rate('graphile-worker default');
+  process.stdout.write(
+    `ratio postgres/graphile_default=${(rate('postgres durable steps') / baseline).toFixed(2)} sqlite/graphile_default=${(rate('sqlite durable steps') / baseline).toFixed(2)}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(
+      `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);
