@@ -5,6 +5,9 @@ import type { Store } from '../store/store.js';
 import { CheckpointQueue } from './checkpoint-queue.js';
 import { RunExecution, type ExecutionDeps } from './run-execution.js';
 
+/** Enough parallel batches for PostgreSQL to share WAL flushes, few enough to leave pool connections for claims and reads. */
+const PARALLEL_POSTGRES_COMMITS = 4;
+
 export interface WorkerConfig {
   /** Runs executed at once by this worker. */
   concurrency: number;
@@ -38,7 +41,10 @@ export class Worker {
     private readonly deps: WorkerDeps,
     private readonly config: WorkerConfig,
   ) {
-    this.checkpoints = new CheckpointQueue(deps.store);
+    this.checkpoints = new CheckpointQueue(deps.store, {
+      maxBatch: 1000,
+      parallelCommits: deps.store.backend === 'postgres' ? PARALLEL_POSTGRES_COMMITS : 1,
+    });
   }
 
   /** Runs currently held by this worker. */
