@@ -13,6 +13,9 @@ import type {
   WorkflowRecord,
 } from '../domain/model.js';
 import type { RunStatus } from '../domain/run-state.js';
+import type { DeliveryStore } from './delivery-store.js';
+import type { ReportStore } from './report-store.js';
+import type { ScheduleStore } from './schedule-store.js';
 
 /** One engine commit for one run: its new progress, the step attempts it finished, its timeline. */
 export interface RunCheckpoint {
@@ -59,6 +62,12 @@ export interface StoreSignals {
  */
 export interface Store {
   readonly backend: 'sqlite' | 'postgres';
+  /** Cron and one-off schedules. */
+  readonly schedules: ScheduleStore;
+  /** Callback deliveries. */
+  readonly deliveries: DeliveryStore;
+  /** Run aggregates for summaries and reports. */
+  readonly reports: ReportStore;
   migrate(): Promise<void>;
   close(): Promise<void>;
   /** Subscribes to wake-ups; the returned function unsubscribes. */

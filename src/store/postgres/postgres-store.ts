@@ -14,7 +14,10 @@ import type {
 } from '../../domain/model.js';
 import type { LeaseRenewal, NewRun, RunCheckpoint, RunListFilter, Store, StoreSignals } from '../store.js';
 import * as leases from './postgres-lease-queries.js';
+import { PostgresDeliveryQueries } from './postgres-delivery-queries.js';
 import { PostgresListener } from './postgres-listener.js';
+import { PostgresReportQueries } from './postgres-report-queries.js';
+import { PostgresScheduleQueries } from './postgres-schedule-queries.js';
 import { migratePostgres } from './postgres-migrations.js';
 import * as runs from './postgres-run-queries.js';
 import * as tenants from './postgres-tenant-queries.js';
@@ -41,12 +44,18 @@ const INT8_OID = 20;
 export class PostgresStore implements Store {
   readonly backend = 'postgres' as const;
   private readonly listener: PostgresListener;
+  readonly schedules: PostgresScheduleQueries;
+  readonly deliveries: PostgresDeliveryQueries;
+  readonly reports: PostgresReportQueries;
 
   private constructor(
     private readonly pool: pg.Pool,
     connectionString: string,
   ) {
     this.listener = new PostgresListener(connectionString);
+    this.schedules = new PostgresScheduleQueries(pool);
+    this.deliveries = new PostgresDeliveryQueries(pool);
+    this.reports = new PostgresReportQueries(pool);
   }
 
   /** Opens a pool and checks the database answers; does not migrate. */

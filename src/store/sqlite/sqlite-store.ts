@@ -29,7 +29,10 @@ import {
   encodeRecord,
   insertSql,
 } from './sqlite-rows.js';
+import { SqliteDeliveryQueries } from './sqlite-delivery-queries.js';
+import { SqliteReportQueries } from './sqlite-report-queries.js';
 import { SqliteRunQueries } from './sqlite-run-queries.js';
+import { SqliteScheduleQueries } from './sqlite-schedule-queries.js';
 
 /** Where and how durably the embedded database lives. */
 export interface SqliteStoreConfig {
@@ -106,9 +109,15 @@ const slugTaken = (slug: string) => conflict('SLUG_TAKEN', `slug '${slug}' is al
 export class SqliteStore implements Store {
   readonly backend = 'sqlite' as const;
   private readonly runs: SqliteRunQueries;
+  readonly schedules: SqliteScheduleQueries;
+  readonly deliveries: SqliteDeliveryQueries;
+  readonly reports: SqliteReportQueries;
 
   private constructor(private readonly connection: SqliteConnection) {
     this.runs = new SqliteRunQueries(connection);
+    this.schedules = new SqliteScheduleQueries(connection);
+    this.deliveries = new SqliteDeliveryQueries(connection);
+    this.reports = new SqliteReportQueries(connection);
   }
 
   /** Opens (creating when missing) the database; call `migrate()` before use. */

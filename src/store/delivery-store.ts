@@ -1,0 +1,3 @@
+/** Outbound callback deliveries and their attempts. */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface DeliveryStore {}
