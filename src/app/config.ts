@@ -31,6 +31,7 @@ const environmentSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9+/=_-]{43,88}$/, 'must be 32 random bytes, base64 or hex encoded')
     .optional(),
+  STEPWISE_BOOTSTRAP_KEY: z.string().min(24, 'must be at least 24 characters').max(256).optional(),
   LLM_BASE_URL: z.url('must be a URL such as http://localhost:11434/v1').optional(),
   LLM_API_KEY: z.string().optional(),
   LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
@@ -53,6 +54,8 @@ export interface StepwiseConfig {
   sqliteSynchronous: 'FULL' | 'NORMAL';
   allowPrivateNetwork: boolean;
   secretKey: string | null;
+  /** The admin key created on the first start of an empty database, instead of a random one. */
+  bootstrapKey: string | null;
   llm: { baseUrl: string; apiKey: string | null; model: string } | null;
   smtpUrl: string | null;
   emailFrom: string;
@@ -95,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
     sqliteSynchronous: e.STEPWISE_SQLITE_SYNCHRONOUS,
     allowPrivateNetwork: e.STEPWISE_ALLOW_PRIVATE_NETWORK,
     secretKey: e.STEPWISE_SECRET_KEY ?? null,
+    bootstrapKey: e.STEPWISE_BOOTSTRAP_KEY ?? null,
     llm: e.LLM_BASE_URL
       ? { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY ?? null, model: e.LLM_MODEL }
       : null,

@@ -4,6 +4,7 @@ import { DefinitionCache } from '../engine/definition-cache.js';
 import { Worker } from '../engine/worker.js';
 import { ensureDefaultOrg } from '../services/bootstrap.js';
 import { EventService } from '../services/event-service.js';
+import { KeyService } from '../services/key-service.js';
 import { RunService } from '../services/run-service.js';
 import { SecretBox } from '../services/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
@@ -26,6 +27,7 @@ export interface Stepwise {
   runs: RunService;
   events: EventService;
   secrets: SecretService;
+  keys: KeyService;
   defaultOrgId: string;
   defaultSiteId: string;
   /** Present once `startWorker()` was called. */
@@ -59,6 +61,7 @@ export async function createStepwise(
     new SecretBox(resolveSecretKey(config.secretKey, config.dataDir)),
     clock,
   );
+  const keys = new KeyService(store, clock);
   const { org, site } = await ensureDefaultOrg(store, clock);
   const toolSettings: ToolSettings = {
     allowPrivateNetwork: config.allowPrivateNetwork,
@@ -93,6 +96,7 @@ export async function createStepwise(
     runs,
     events,
     secrets,
+    keys,
     defaultOrgId: org.id,
     defaultSiteId: site.id,
     worker: null,

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { bootstrapAdminKey } from '../app/bootstrap-key.js';
 import { loadConfig } from '../app/config.js';
 import { createStepwise, type Stepwise } from '../app/stepwise.js';
 import { buildServer } from '../api/server.js';
 import { StepwiseError } from '../domain/errors.js';
 import { openStore } from '../store/open-store.js';
+import { runKeysCommand } from './keys-command.js';
 import { runWorkflowFile } from './run-command.js';
 
 const USAGE = `usage: stepwise <command>
@@ -12,6 +14,11 @@ const USAGE = `usage: stepwise <command>
   serve                 REST API, workers and scheduler in one process (npm start)
   worker                workers only (scale out on PostgreSQL)
   migrate               bring the database schema up to date
+  keys create --org NAME --scopes a,b [--site NAME] [--json]
+  keys list [--json]
+  keys revoke ID
+                        manage API keys (scopes: workflows:read, workflows:write,
+                        instances:read, instances:write, events:write, admin)
   run <workflow.json> [--input JSON] [--wait]
                         save the file as a workflow, start a run; --wait runs it here,
                         printing each step, and exits 1 when the run fails
@@ -40,6 +47,11 @@ function stopOnSignals(stop: () => Promise<void>): void {
 }
 
 async function serve(stepwise: Stepwise): Promise<void> {
+  await bootstrapAdminKey(stepwise.keys, {
+    dataDir: stepwise.config.dataDir,
+    presetKey: stepwise.config.bootstrapKey,
+    print: out,
+  });
   const server = await buildServer(stepwise);
   await stepwise.startWorker();
   await server.listen({ port: stepwise.config.port, host: stepwise.config.host });
@@ -56,6 +68,11 @@ async function main(argv: string[]): Promise<number> {
     options: {
       input: { type: 'string' },
       wait: { type: 'boolean', default: false },
+      org: { type: 'string' },
+      site: { type: 'string' },
+      scopes: { type: 'string' },
+      name: { type: 'string' },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -100,6 +117,14 @@ async function main(argv: string[]): Promise<number> {
           wait: values.wait ?? false,
           out,
         });
+      } finally {
+        await stepwise.close();
+      }
+    }
+    case 'keys': {
+      const stepwise = await createStepwise({ ...config, logLevel: 'warn' });
+      try {
+        return await runKeysCommand(stepwise.keys, rest, values, out);
       } finally {
         await stepwise.close();
       }

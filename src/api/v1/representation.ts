@@ -1,0 +1,72 @@
+import type { RunRecord, RunStepRecord, WorkflowRecord } from '../../domain/model.js';
+
+const iso = (millis: number | null): string | null =>
+  millis === null ? null : new Date(millis).toISOString();
+
+/** Progress as a fraction of steps done, 1 once the run ended well. */
+export function runProgress(run: RunRecord): number {
+  if (run.status === 'completed' || run.status === 'partial_complete') return 1;
+  if (run.total_steps === 0) return 0;
+  return Math.round((Math.min(run.step_index, run.total_steps) / run.total_steps) * 1000) / 1000;
+}
+
+/** A workflow as document 002's clients see it (camelCase, `callbackUrl`, `webhook`, `endCall`). */
+export function v1Workflow(workflow: WorkflowRecord) {
+  const { webhook, endCall, ...otherMetadata } = workflow.metadata as {
+    webhook?: unknown;
+    endCall?: unknown;
+  };
+  return {
+    id: workflow.id,
+    title: workflow.title,
+    description: workflow.description,
+    slug: workflow.slug,
+    status: workflow.status,
+    version: workflow.version,
+    steps: workflow.definition.steps,
+    timeoutMs: workflow.definition.timeout_ms ?? null,
+    triggerConfig: workflow.trigger_config,
+    callbackUrl: workflow.callback_url,
+    webhook: webhook ?? null,
+    endCall: endCall ?? null,
+    creditCost: workflow.credit_cost,
+    metadata: otherMetadata,
+    createdAt: iso(workflow.created_at),
+    updatedAt: iso(workflow.updated_at),
+  };
+}
+
+/** A run as document 002 calls it: a job. */
+export function v1Job(run: RunRecord, steps?: RunStepRecord[]) {
+  return {
+    jobId: run.id,
+    workflowId: run.workflow_id,
+    workflowVersion: run.workflow_version,
+    status: run.status,
+    progress: runProgress(run),
+    currentStep: run.current_step,
+    totalSteps: run.total_steps,
+    input: run.input,
+    output: run.output,
+    error: run.error,
+    trigger: run.trigger,
+    createdAt: iso(run.created_at),
+    startedAt: iso(run.started_at),
+    finishedAt: iso(run.finished_at),
+    durationMs: run.finished_at !== null && run.started_at !== null ? run.finished_at - run.started_at : null,
+    ...(steps
+      ? {
+          steps: steps.map((step) => ({
+            stepId: step.step_id,
+            tool: step.tool,
+            attempt: step.attempt,
+            status: step.status,
+            output: step.output,
+            error: step.error,
+            startedAt: iso(step.started_at),
+            finishedAt: iso(step.finished_at),
+          })),
+        }
+      : {}),
+  };
+}

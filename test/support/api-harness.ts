@@ -1,0 +1,36 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildServer } from '../../src/api/server.js';
+import { startHarness, type Harness } from './stepwise-harness.js';
+
+export interface ApiHarness extends Harness {
+  app: FastifyInstance;
+  /** An admin key of org `default`. */
+  adminKey: string;
+  /** Creates a key in `org` (default: `default`) with the given scopes. */
+  key(scopes: string[], org?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** A whole Stepwise with its Fastify app, driven in-process with `inject()`. */
+export async function startApiHarness(options: Parameters<typeof startHarness>[0] = {}): Promise<ApiHarness> {
+  const harness = await startHarness(options);
+  const app = await buildServer(harness.stepwise);
+  await app.ready();
+  const admin = await harness.stepwise.keys.create({ orgName: 'default', scopes: ['admin'] });
+  return {
+    ...harness,
+    app,
+    adminKey: admin.key,
+    async key(scopes, org = 'default') {
+      return (await harness.stepwise.keys.create({ orgName: org, scopes })).key;
+    },
+    async close() {
+      await app.close();
+      await harness.close();
+    },
+  };
+}
+
+/** The parsed JSON body of an injected response. */
+export const json = <T = Record<string, unknown>>(response: LightMyRequestResponse): T =>
+  response.json() as T;
