@@ -109,6 +109,22 @@ export async function listWorkflows(
   return rows.map(fromRow.workflow);
 }
 
+/** The org's active workflows triggered by events of `eventType`, oldest first. */
+export async function listEventTriggeredWorkflows(
+  db: Queryable,
+  orgId: string,
+  eventType: string,
+): Promise<WorkflowRecord[]> {
+  const { rows } = await db.query(
+    `SELECT ${SQL_COLUMNS.workflow} FROM workflows
+      WHERE org_id = $1 AND deleted_at IS NULL AND status = 'active'
+        AND trigger_config->>'type' = 'event' AND trigger_config->>'event_type' = $2
+      ORDER BY created_at, id`,
+    [orgId, eventType],
+  );
+  return rows.map(fromRow.workflow);
+}
+
 /** A stored version's definition, deleted workflow or not (runs pinned to it still need it). */
 export async function getWorkflowVersion(
   db: Queryable,
