@@ -1,11 +1,20 @@
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { DefinitionCache } from '../engine/definition-cache.js';
+import {
+  DEFAULT_DISPATCHER_CONFIG,
+  DeliveryDispatcher,
+  type DispatcherConfig,
+} from '../engine/delivery-dispatcher.js';
+import { Scheduler, type SchedulerConfig } from '../engine/scheduler.js';
 import { Worker } from '../engine/worker.js';
 import { ensureDefaultOrg } from '../services/bootstrap.js';
+import { DeliveryService } from '../services/delivery-service.js';
 import { EventService } from '../services/event-service.js';
 import { KeyService } from '../services/key-service.js';
+import { ReportService } from '../services/report-service.js';
 import { RunService } from '../services/run-service.js';
+import { ScheduleService } from '../services/schedule-service.js';
 import { SecretBox } from '../services/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
 import { WorkflowService } from '../services/workflow-service.js';
@@ -26,14 +35,27 @@ export interface Stepwise {
   workflows: WorkflowService;
   runs: RunService;
   events: EventService;
+  /** Cron and one-off schedules; a workflow's scheduled trigger is kept in step automatically. */
+  schedules: ScheduleService;
   secrets: SecretService;
   keys: KeyService;
+  reports: ReportService;
+  /** Run-result callbacks: signing secret, deliveries of a run. */
+  deliveries: DeliveryService;
   defaultOrgId: string;
   defaultSiteId: string;
   /** Present once `startWorker()` was called. */
   worker: Worker | null;
   startWorker(): Promise<Worker>;
-  /** Drains the worker (within the configured grace period) and closes the store. */
+  /** Present once `startDispatcher()` was called. */
+  dispatcher: DeliveryDispatcher | null;
+  /** Starts sending run-result callbacks; `overrides` serve tests that cannot wait 10 s for a retry. */
+  startDispatcher(overrides?: Partial<DispatcherConfig>): Promise<DeliveryDispatcher>;
+  /** Present once `startScheduler()` was called. */
+  scheduler: Scheduler | null;
+  /** Starts firing due schedules; `overrides` serve tests (a shorter tick, say). */
+  startScheduler(overrides?: Partial<SchedulerConfig>): Scheduler;
+  /** Drains the worker (within the configured grace period), the dispatcher and the scheduler, and closes the store. */
   close(): Promise<void>;
 }
 
@@ -53,14 +75,16 @@ export async function createStepwise(
   const store =
     options.store ?? (await openStore(config.database, { sqliteSynchronous: config.sqliteSynchronous }));
   const tools = createDefaultToolRegistry();
-  const workflows = new WorkflowService(store, tools, clock);
+  const schedules = new ScheduleService(store, clock);
+  const workflows = new WorkflowService(store, tools, clock, {
+    saved: async (workflow) => void (await schedules.syncFromWorkflow(workflow)),
+    deleted: (orgId, workflowId) => schedules.workflowDeleted(orgId, workflowId),
+  });
   const runs = new RunService(store, workflows, clock);
-  const events = new EventService(store, clock);
-  const secrets = new SecretService(
-    store,
-    new SecretBox(resolveSecretKey(config.secretKey, config.dataDir)),
-    clock,
-  );
+  const events = new EventService(store, clock, runs);
+  const box = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir));
+  const secrets = new SecretService(store, box, clock);
+  const deliveries = new DeliveryService(store, box, clock);
   const keys = new KeyService(store, clock);
   const { org, site } = await ensureDefaultOrg(store, clock);
   const toolSettings: ToolSettings = {
@@ -95,8 +119,11 @@ export async function createStepwise(
     workflows,
     runs,
     events,
+    schedules,
     secrets,
     keys,
+    reports: new ReportService(store, workflows, clock),
+    deliveries,
     defaultOrgId: org.id,
     defaultSiteId: site.id,
     worker: null,
@@ -119,8 +146,40 @@ export async function createStepwise(
       stepwise.worker = worker;
       return worker;
     },
+    dispatcher: null,
+    async startDispatcher(overrides = {}) {
+      if (stepwise.dispatcher) return stepwise.dispatcher;
+      const dispatcher = new DeliveryDispatcher(
+        {
+          store,
+          clock,
+          signingSecret: (orgId) => deliveries.getSigningSecret(orgId),
+          allowPrivateNetwork: config.allowPrivateNetwork,
+          log: (level, message, data) => logger[level](data, message),
+        },
+        { ...DEFAULT_DISPATCHER_CONFIG, pollMs: config.worker.pollMs, ...overrides },
+      );
+      dispatcher.start();
+      stepwise.dispatcher = dispatcher;
+      return dispatcher;
+    },
+    scheduler: null,
+    startScheduler(overrides = {}) {
+      if (stepwise.scheduler) return stepwise.scheduler;
+      const scheduler = new Scheduler(
+        { store, clock, runs, log: (level, message, data) => logger[level](data, message) },
+        overrides,
+      );
+      scheduler.start();
+      stepwise.scheduler = scheduler;
+      return scheduler;
+    },
     async close() {
-      await stepwise.worker?.stop(config.worker.shutdownGraceMs);
+      await Promise.all([
+        stepwise.worker?.stop(config.worker.shutdownGraceMs),
+        stepwise.dispatcher?.stop(),
+        stepwise.scheduler?.stop(),
+      ]);
       await store.close();
     },
   };

@@ -13,6 +13,8 @@ const USAGE = `usage: stepwise <command>
 
   serve                 REST API, workers and scheduler in one process (npm start)
   worker                workers only (scale out on PostgreSQL)
+  scheduler             the scheduler only: fires cron and one-off schedules (any number
+                        of them on one PostgreSQL; each slot fires once)
   migrate               bring the database schema up to date
   keys create --org NAME --scopes a,b [--site NAME] [--json]
   keys list [--json]
@@ -54,6 +56,8 @@ async function serve(stepwise: Stepwise): Promise<void> {
   });
   const server = await buildServer(stepwise);
   await stepwise.startWorker();
+  await stepwise.startDispatcher();
+  stepwise.startScheduler();
   await server.listen({ port: stepwise.config.port, host: stepwise.config.host });
   stopOnSignals(async () => {
     await server.close();
@@ -96,10 +100,18 @@ async function main(argv: string[]): Promise<number> {
     case 'worker': {
       const stepwise = await createStepwise(config);
       await stepwise.startWorker();
+      await stepwise.startDispatcher();
       stepwise.logger.info(
         { owner: stepwise.worker?.owner, concurrency: config.worker.concurrency },
         'worker started',
       );
+      stopOnSignals(() => stepwise.close());
+      return -1;
+    }
+    case 'scheduler': {
+      const stepwise = await createStepwise(config);
+      const scheduler = stepwise.startScheduler();
+      stepwise.logger.info({ owner: scheduler.owner }, 'scheduler started');
       stopOnSignals(() => stepwise.close());
       return -1;
     }

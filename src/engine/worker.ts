@@ -154,6 +154,9 @@ export class Worker {
         ? await this.deps.store.loadStepOutputs(resumed)
         : new Map<string, Record<string, unknown>>();
     for (const run of runs) {
+      // A starved heartbeat can let our own lease lapse and the claim hand the run back to
+      // us; the execution already holding it goes on, and a second one would run steps twice.
+      if (this.active.has(run.id)) continue;
       const execution = new RunExecution(run, outputs.get(run.id) ?? {}, this.owner, {
         ...this.deps,
         checkpoints: this.checkpoints,

@@ -1,6 +1,6 @@
-import { Cron } from 'croner';
 import type { Clock } from '../domain/clock.js';
 import { notFound, StepwiseError, validationError } from '../domain/errors.js';
+import { checkEventFilters } from '../domain/event-filter.js';
 import { newId } from '../domain/ids.js';
 import type { TriggerConfig, WorkflowRecord } from '../domain/model.js';
 import {
@@ -16,10 +16,17 @@ import {
   zodToValidationError,
   type WorkflowDefinition,
 } from '../domain/workflow.js';
+import { parseCron, parseTimezone } from '../domain/schedule.js';
 import type { Store } from '../store/store.js';
 
 export interface ToolCatalog {
   has(name: string): boolean;
+}
+
+/** Told after every saved change, e.g. to keep a scheduled workflow's schedule in step. */
+export interface WorkflowHooks {
+  saved(workflow: WorkflowRecord): Promise<void>;
+  deleted(orgId: string, workflowId: string): Promise<void>;
 }
 
 const MAX_SLUG_ATTEMPTS = 50;
@@ -30,6 +37,7 @@ export class WorkflowService {
     private readonly store: Store,
     private readonly tools: ToolCatalog,
     private readonly clock: Clock,
+    private readonly hooks?: WorkflowHooks,
   ) {}
 
   async create(orgId: string, raw: WorkflowInput): Promise<WorkflowRecord> {
@@ -58,15 +66,19 @@ export class WorkflowService {
     if (input.slug) {
       const workflow = { ...base, slug: input.slug };
       await this.store.insertWorkflow(workflow);
-      return workflow;
+      return this.saved(workflow);
     }
-    return this.insertWithFreeSlug(base, slugFromTitle(input.title));
+    return this.saved(await this.insertWithFreeSlug(base, slugFromTitle(input.title)));
   }
 
   async update(orgId: string, id: string, raw: WorkflowPatch): Promise<WorkflowRecord> {
     const parsed = workflowPatchSchema.safeParse(raw);
     if (!parsed.success) throw zodToValidationError(parsed.error);
-    const patch = parsed.data;
+    // zod fills defaults even in a partial schema: keep only what the caller sent.
+    const sent = raw as Record<string, unknown>;
+    const patch = Object.fromEntries(
+      Object.entries(parsed.data).filter(([field]) => sent[field] !== undefined),
+    ) as typeof parsed.data;
     const current = await this.get(orgId, id);
     const definitionChanged = patch.steps !== undefined || patch.timeout_ms !== undefined;
     const definition = definitionChanged
@@ -98,7 +110,7 @@ export class WorkflowService {
         `workflow '${id}' was changed by another request; read it and try again`,
       );
     }
-    return next;
+    return this.saved(next);
   }
 
   /** Finds a workflow by id, or by slug when no id matches. */
@@ -116,6 +128,7 @@ export class WorkflowService {
 
   async delete(orgId: string, id: string): Promise<void> {
     if (!(await this.store.deleteWorkflow(orgId, id, this.clock.now()))) throw notFound('workflow', id);
+    await this.hooks?.deleted(orgId, id);
   }
 
   /** The definition a run pinned, whatever edits came after. */
@@ -123,6 +136,11 @@ export class WorkflowService {
     const definition = await this.store.getWorkflowVersion(workflowId, version);
     if (!definition) throw notFound('workflow version', `${workflowId}@${version}`);
     return definition;
+  }
+
+  private async saved(workflow: WorkflowRecord): Promise<WorkflowRecord> {
+    await this.hooks?.saved(workflow);
+    return workflow;
   }
 
   private checkDefinition(steps: unknown, timeoutMs: number | undefined): WorkflowDefinition {
@@ -148,29 +166,8 @@ export class WorkflowService {
 }
 
 function checkTrigger(trigger: ParsedWorkflowInput['trigger_config']): void {
-  if (trigger.timezone !== undefined && !isTimeZone(trigger.timezone)) {
-    throw validationError(
-      'trigger_config.timezone',
-      `trigger_config.timezone: '${trigger.timezone}' is not an IANA time zone such as America/New_York`,
-    );
-  }
-  if (trigger.type === 'scheduled' && trigger.schedule) {
-    try {
-      new Cron(trigger.schedule, { paused: true, timezone: trigger.timezone });
-    } catch (error) {
-      throw validationError(
-        'trigger_config.schedule',
-        `trigger_config.schedule: '${trigger.schedule}' is not a valid cron expression (${(error as Error).message})`,
-      );
-    }
-  }
-}
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
+  if (trigger.type === 'event') checkEventFilters(trigger.filters);
+  const zone = parseTimezone(trigger.timezone ?? 'UTC', 'trigger_config.timezone');
+  if (trigger.type === 'scheduled' && trigger.schedule)
+    parseCron(trigger.schedule, zone, 'trigger_config.schedule');
 }

@@ -102,6 +102,8 @@ export interface Store {
   getWorkflow(orgId: string, id: string): Promise<WorkflowRecord | null>;
   getWorkflowBySlug(orgId: string, slug: string): Promise<WorkflowRecord | null>;
   listWorkflows(orgId: string, page: { limit: number; offset: number }): Promise<WorkflowRecord[]>;
+  /** The org's active workflows whose trigger is `{ type: 'event', event_type: eventType }`, oldest first. */
+  listEventTriggeredWorkflows(orgId: string, eventType: string): Promise<WorkflowRecord[]>;
   getWorkflowVersion(workflowId: string, version: number): Promise<WorkflowDefinition | null>;
   /** Deleted workflows vanish from reads; their runs and versions stay for history. */
   deleteWorkflow(orgId: string, id: string, at: Millis): Promise<boolean>;

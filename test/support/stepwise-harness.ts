@@ -1,3 +1,4 @@
+import type { Clock } from '../../src/domain/clock.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,6 +25,7 @@ export async function startHarness(
     databaseUrl?: string;
     worker?: boolean;
     env?: Record<string, string>;
+    clock?: Clock;
   } = {},
 ): Promise<Harness> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'stepwise-test-'));
@@ -41,7 +43,10 @@ export async function startHarness(
     pollMs: overrides.pollMs ?? 200,
     shutdownGraceMs: overrides.shutdownGraceMs ?? 1000,
   };
-  const stepwise = await createStepwise(config, { logger: pino({ level: 'silent' }) });
+  const stepwise = await createStepwise(config, {
+    logger: pino({ level: 'silent' }),
+    clock: overrides.clock,
+  });
   if (overrides.worker !== false) await stepwise.startWorker();
   return {
     stepwise,

@@ -20,6 +20,7 @@ import {
   toParam,
   withTransaction,
 } from './postgres-rows.js';
+import { enqueueRunCallbacks } from './postgres-delivery-queries.js';
 
 /** The channel a cancel request is announced on; the payload is the run id. */
 export const CANCEL_CHANNEL = 'stepwise_cancel';
@@ -162,6 +163,9 @@ export async function cancelRun(
           SELECT cancelled.*, (SELECT count(pg_notify('${RUNS_CHANNEL}', '')) FROM parent) AS woke FROM cancelled`,
           [runId, now, ...eventValues(events.cancelled)],
         );
+    // A run cancelled while no worker held it never reaches the engine's final checkpoint,
+    // so its callbacks are queued here, in the same transaction.
+    if (!leased) await enqueueRunCallbacks(client, [runId]);
     return { run: fromRow.run(rows[0]), immediate: !leased };
   });
 }

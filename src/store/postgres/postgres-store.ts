@@ -170,6 +170,10 @@ export class PostgresStore implements Store {
     return workflows.listWorkflows(this.pool, orgId, page);
   }
 
+  listEventTriggeredWorkflows(orgId: string, eventType: string): Promise<WorkflowRecord[]> {
+    return workflows.listEventTriggeredWorkflows(this.pool, orgId, eventType);
+  }
+
   getWorkflowVersion(workflowId: string, version: number): Promise<WorkflowDefinition | null> {
     return workflows.getWorkflowVersion(this.pool, workflowId, version);
   }

@@ -155,20 +155,26 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     id TEXT PRIMARY KEY,
     org_id TEXT NOT NULL,
     workflow_id TEXT NOT NULL,
+    origin TEXT NOT NULL CHECK (origin IN ('trigger', 'api')),
     kind TEXT NOT NULL CHECK (kind IN ('cron', 'once')),
     cron TEXT,
     timezone TEXT NOT NULL,
     run_at INTEGER,
     next_fire_at INTEGER,
-    catch_up INTEGER NOT NULL,
-    overlap TEXT NOT NULL,
+    catch_up TEXT NOT NULL CHECK (catch_up IN ('latest', 'none', 'all')),
+    overlap TEXT NOT NULL CHECK (overlap IN ('allow', 'skip', 'queue', 'cancel_previous')),
     input TEXT NOT NULL,
     status TEXT NOT NULL,
     status_reason TEXT,
+    lease_owner TEXT,
+    lease_expires_at INTEGER,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
   );
+  -- The claim and the next-due lookup both walk this index in next_fire_at order.
   CREATE INDEX schedules_due_idx ON schedules (next_fire_at) WHERE status = 'active';
+  CREATE INDEX schedules_org_created_idx ON schedules (org_id, created_at);
+  CREATE INDEX schedules_workflow_idx ON schedules (workflow_id);
 
   CREATE TABLE schedule_firings (
     schedule_id TEXT NOT NULL,
@@ -184,16 +190,19 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     run_id TEXT NOT NULL,
     url TEXT NOT NULL,
     event_type TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    status TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
     attempts INTEGER NOT NULL,
     next_attempt_at INTEGER,
+    lease_owner TEXT,
     last_status_code INTEGER,
     last_error TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
   );
+  -- A claim pushes next_attempt_at past its lease, so a pending row is due again when its sender died.
   CREATE INDEX deliveries_due_idx ON deliveries (next_attempt_at) WHERE status = 'pending';
+  -- One delivery per run and URL, however often the final commit is retried.
+  CREATE UNIQUE INDEX deliveries_run_url_idx ON deliveries (run_id, url);
 
   CREATE TABLE delivery_attempts (
     id TEXT PRIMARY KEY,
@@ -204,7 +213,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     duration_ms INTEGER NOT NULL,
     at INTEGER NOT NULL
   );
-  CREATE INDEX delivery_attempts_delivery_idx ON delivery_attempts (delivery_id, attempt);
+  CREATE UNIQUE INDEX delivery_attempts_delivery_idx ON delivery_attempts (delivery_id, attempt);
 
   CREATE TABLE instances (
     id TEXT PRIMARY KEY,

@@ -2,6 +2,7 @@ import type { Millis, RunEventInput, RunEventRecord, RunRecord, RunStepRecord } 
 import { isFinalStatus } from '../../domain/run-state.js';
 import type { LeaseRenewal, NewRun, RunCheckpoint, RunListFilter } from '../store.js';
 import type { SqliteConnection, StoreSignal } from './sqlite-connection.js';
+import { enqueueRunCallbacks } from './sqlite-delivery-queries.js';
 import {
   RUN_CODECS,
   RUN_EVENT_CODECS,
@@ -157,6 +158,10 @@ export class SqliteRunQueries {
           this.connection.statement(SQL.insertStep).run(encodeRecord(step, RUN_STEP_CODECS));
         }
         for (const event of checkpoint.events) this.insertEvent(event);
+        if (isFinalStatus(checkpoint.progress.status)) {
+          const { finished_at, updated_at } = checkpoint.progress;
+          enqueueRunCallbacks(this.connection, checkpoint.run_id, finished_at ?? updated_at);
+        }
         if (checkpoint.wake_parent_run_id) {
           this.wakeParent(
             checkpoint.wake_parent_run_id,
@@ -198,6 +203,7 @@ export class SqliteRunQueries {
         before.lease_owner !== null && before.lease_expires_at !== null && before.lease_expires_at >= now;
       if (!leaseIsLive) {
         const run = toRun(this.connection.statement(SQL.cancelNow).get({ id: runId, now }));
+        enqueueRunCallbacks(this.connection, runId, now);
         this.insertEvent(events.cancelled);
         if (before.parent_run_id !== null) this.wakeParent(before.parent_run_id, runId, now, signals);
         return { run, immediate: true };

@@ -89,6 +89,9 @@ const SQL = {
   workflowBySlug: 'SELECT * FROM workflows WHERE org_id = ? AND slug = ? AND deleted_at IS NULL',
   workflows: `SELECT * FROM workflows WHERE org_id = ? AND deleted_at IS NULL
     ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+  eventTriggered: `SELECT * FROM workflows WHERE org_id = ? AND deleted_at IS NULL AND status = 'active'
+    AND json_extract(trigger_config, '$.type') = 'event' AND json_extract(trigger_config, '$.event_type') = ?
+    ORDER BY created_at, id`,
   definitionOfVersion: 'SELECT definition FROM workflow_versions WHERE workflow_id = ? AND version = ?',
   deleteWorkflow: `UPDATE workflows SET deleted_at = ?, updated_at = ?
     WHERE org_id = ? AND id = ? AND deleted_at IS NULL`,
@@ -255,6 +258,10 @@ export class SqliteStore implements Store {
     return this.all(SQL.workflows, orgId, page.limit, page.offset).map((row) =>
       decodeRow(row, WORKFLOW_CODECS),
     );
+  }
+
+  async listEventTriggeredWorkflows(orgId: string, eventType: string): Promise<WorkflowRecord[]> {
+    return this.all(SQL.eventTriggered, orgId, eventType).map((row) => decodeRow(row, WORKFLOW_CODECS));
   }
 
   async getWorkflowVersion(workflowId: string, version: number): Promise<WorkflowDefinition | null> {
