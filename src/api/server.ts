@@ -1,13 +1,16 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Stepwise } from '../app/stepwise.js';
 import { notFound } from '../domain/errors.js';
+import { registerApiV1WorkflowRoutes } from './api-v1/workflow-routes.js';
 import { sendError } from './http-errors.js';
 import { registerMetrics } from './metrics.js';
 import { registerAdminRoutes } from './v1/admin-routes.js';
 import { registerEventRoutes } from './v1/event-routes.js';
+import { registerV1ScheduleRoutes } from './v1/schedule-routes.js';
+import { registerV1SummaryRoutes } from './v1/summary-routes.js';
 import { registerV1WorkflowRoutes } from './v1/workflow-routes.js';
 
 /** Request bodies above this are refused before they are parsed. */
@@ -20,12 +23,22 @@ export async function buildServer(stepwise: Stepwise): Promise<FastifyInstance> 
   const app = Fastify({
     loggerInstance: stepwise.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
-    disableRequestLogging: stepwise.config.logLevel !== 'debug' && stepwise.config.logLevel !== 'trace',
+    // Per-request lines only when debugging: at thousands of requests a second they drown the rest.
+    logController: new LogController({
+      disableRequestLogging: stepwise.config.logLevel !== 'debug' && stepwise.config.logLevel !== 'trace',
+    }),
   });
   app.decorateRequest('principal', null);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  // Many clients send Content-Type: application/json on bodyless POSTs (run, activate):
+  // an empty body means "no body", not malformed JSON.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (typeof body === 'string' && body.trim() === '') return done(null, null);
+    return parseJson(request, body as string, done);
+  });
   app.setNotFoundHandler((request, reply) =>
     sendError(notFound('route', `${request.method} ${request.url.split('?')[0]}`), request, reply),
   );
@@ -64,6 +77,9 @@ export async function buildServer(stepwise: Stepwise): Promise<FastifyInstance> 
   });
 
   registerV1WorkflowRoutes(app, stepwise);
+  registerV1SummaryRoutes(app, stepwise);
+  registerV1ScheduleRoutes(app, stepwise);
+  registerApiV1WorkflowRoutes(app, stepwise);
   registerEventRoutes(app, stepwise);
   registerAdminRoutes(app, stepwise);
   return app;

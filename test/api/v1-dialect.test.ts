@@ -251,6 +251,126 @@ describe('document 002: /v1/workflows', () => {
     expect(json(huge)).toMatchObject({ error: { code: 'BODY_TOO_LARGE' } });
   });
 
+  it('GET /v1/workflows/{id}/summary, /summary/timeline and /summary/report', async () => {
+    const created = json(
+      await h.app.inject({
+        method: 'POST',
+        url: '/v1/workflows',
+        headers: { 'X-API-Key': key },
+        payload: {
+          title: 'Reported',
+          steps: [
+            {
+              id: 'check',
+              tool: 'transform',
+              params: { expression: 'ok ? 1 : $error("not ok")', data: '{{ input }}' },
+              retry: { max_attempts: 1 },
+            },
+          ],
+        },
+      }),
+    );
+    const id = String(created.id);
+    const jobs: string[] = [];
+    for (const ok of [true, true, false]) {
+      const started = json<{ jobId: string }>(
+        await h.app.inject({
+          method: 'POST',
+          url: `/v1/workflows/${id}/run`,
+          headers: { 'X-API-Key': key },
+          payload: { input: { ok } },
+        }),
+      );
+      jobs.push(started.jobId);
+    }
+    for (const job of jobs) await waitForRun(h.stepwise, job);
+
+    const summary = json(
+      await h.app.inject({
+        method: 'GET',
+        url: `/v1/workflows/${id}/summary`,
+        headers: { 'X-API-Key': key },
+      }),
+    );
+    expect(summary).toMatchObject({
+      workflow_id: id,
+      total_runs: 3,
+      by_status: { completed: 2, failed: 1 },
+      success_rate: 0.6667,
+    });
+    expect(summary.last_run).toMatchObject({ id: jobs[2] });
+
+    const timeline = json<{ buckets: { total: number }[] }>(
+      await h.app.inject({
+        method: 'GET',
+        url: `/v1/workflows/${id}/summary/timeline?bucket=hour`,
+        headers: { 'X-API-Key': key },
+      }),
+    );
+    expect(timeline.buckets.reduce((sum, bucket) => sum + bucket.total, 0)).toBe(3);
+
+    const html = await h.app.inject({
+      method: 'GET',
+      url: `/v1/workflows/${id}/summary/report?format=html`,
+      headers: { 'X-API-Key': key },
+    });
+    expect(html.statusCode).toBe(200);
+    expect(html.headers['content-type']).toContain('text/html');
+    expect(html.body).toContain('<svg');
+    expect(html.body).toContain(jobs[2]);
+    const csv = await h.app.inject({
+      method: 'GET',
+      url: `/v1/workflows/${id}/summary/report?format=csv`,
+      headers: { 'X-API-Key': key },
+    });
+    expect(csv.headers['content-type']).toContain('text/csv');
+    expect(csv.body.split('\r\n')[0]).toBe('bucket_start,total,completed,partial_complete,failed,cancelled');
+    const bad = await h.app.inject({
+      method: 'GET',
+      url: `/v1/workflows/${id}/summary/report?format=pdf`,
+      headers: { 'X-API-Key': key },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(json(bad)).toMatchObject({ error: { field: 'format' } });
+  });
+
+  it('PATCH changes only the fields sent, and a bodyless POST with Content-Type: application/json is fine', async () => {
+    const created = json(
+      await h.app.inject({
+        method: 'POST',
+        url: '/v1/workflows',
+        headers: { 'X-API-Key': key },
+        payload: {
+          title: 'Keep me',
+          description: 'kept',
+          steps: [{ id: 'a', tool: 'log', params: { message: 'x' } }],
+          creditCost: 3,
+        },
+      }),
+    );
+    const patched = json(
+      await h.app.inject({
+        method: 'PATCH',
+        url: `/v1/workflows/${String(created.id)}`,
+        headers: { 'X-API-Key': key },
+        payload: { title: 'Renamed' },
+      }),
+    );
+    expect(patched).toMatchObject({
+      title: 'Renamed',
+      description: 'kept',
+      creditCost: 3,
+      version: 1,
+      steps: [{ id: 'a' }],
+    });
+    const run = await h.app.inject({
+      method: 'POST',
+      url: `/v1/workflows/${String(created.id)}/run`,
+      headers: { 'X-API-Key': key, 'content-type': 'application/json' },
+    });
+    expect(run.statusCode).toBe(201);
+  });
+
   it('serves OpenAPI 3.1 describing the routes', async () => {
     const doc = json<{ openapi: string; paths: Record<string, unknown> }>(
       await h.app.inject({ method: 'GET', url: '/openapi.json' }),
