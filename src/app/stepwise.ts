@@ -86,6 +86,11 @@ export async function createStepwise(
   const secrets = new SecretService(store, box, clock);
   const deliveries = new DeliveryService(store, box, clock);
   const keys = new KeyService(store, clock);
+  const stopHearingRevocations = await store.listen({
+    runsAvailable: () => undefined,
+    cancelRequested: () => undefined,
+    keysRevoked: () => keys.forgetAuthenticated(),
+  });
   const { org, site } = await ensureDefaultOrg(store, clock);
   const toolSettings: ToolSettings = {
     allowPrivateNetwork: config.allowPrivateNetwork,
@@ -180,6 +185,7 @@ export async function createStepwise(
         stepwise.dispatcher?.stop(),
         stepwise.scheduler?.stop(),
       ]);
+      await stopHearingRevocations();
       await store.close();
     },
   };

@@ -20,12 +20,22 @@ export interface CreatedKey {
 export type KeySummary = Omit<ApiKeyRecord, 'key_hash'>;
 
 const KEY_PREFIX = 'sk_live_';
+/**
+ * How long an authenticated key is trusted without asking the store again. Revocations
+ * clear the cache at once in every process that hears the store's `keysRevoked` signal
+ * (the revoking process; all processes on PostgreSQL); a key revoked from another process
+ * on one SQLite file (the CLI beside a running server) stops working within this time.
+ */
+const AUTH_CACHE_MS = 1000;
+const AUTH_CACHE_SIZE = 10_000;
 const MIN_KEY_LENGTH = 24;
 
 const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
 
 /** API keys: 256 random bits, shown once, stored as a SHA-256 hash, checked on every request. */
 export class KeyService {
+  private readonly authenticated = new Map<string, { principal: Principal; until: number }>();
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -67,6 +77,8 @@ export class KeyService {
   /** @throws 401 when the key is unknown or revoked. */
   async authenticate(key: string): Promise<Principal> {
     const hash = hashKey(key);
+    const cached = this.authenticated.get(hash);
+    if (cached && cached.until > this.clock.now()) return cached.principal;
     const record = await this.store.findApiKeyByHash(hash);
     // The lookup is by hash, so the comparison below only guards against a store that
     // matched loosely; it is constant-time all the same.
@@ -74,12 +86,20 @@ export class KeyService {
       throw unauthenticated('the API key is not valid');
     }
     if (record.revoked_at !== null) throw unauthenticated('the API key was revoked');
-    return {
+    const principal: Principal = {
       key_id: record.id,
       org_id: record.org_id,
       site_id: record.site_id,
       scopes: record.scopes as Scope[],
     };
+    if (this.authenticated.size >= AUTH_CACHE_SIZE) this.authenticated.clear();
+    this.authenticated.set(hash, { principal, until: this.clock.now() + AUTH_CACHE_MS });
+    return principal;
+  }
+
+  /** Forgets every cached authentication; called when any key is revoked. */
+  forgetAuthenticated(): void {
+    this.authenticated.clear();
   }
 
   async list(orgId?: string): Promise<KeySummary[]> {
@@ -89,6 +109,7 @@ export class KeyService {
   async revoke(id: string, orgId?: string): Promise<void> {
     const key = (await this.store.listApiKeys(orgId)).find((candidate) => candidate.id === id);
     if (!key || !(await this.store.revokeApiKey(id, this.clock.now()))) throw notFound('API key', id);
+    this.forgetAuthenticated();
   }
 
   /** True when no key exists yet: the first start of an empty database. */

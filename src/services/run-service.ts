@@ -109,6 +109,12 @@ export class RunService {
     return run;
   }
 
+  /** A run and its step attempts, without the timeline: what status pollers read. */
+  async withSteps(orgId: string, runId: string): Promise<Omit<RunDetail, 'events'>> {
+    const run = await this.get(orgId, runId);
+    return { run, steps: await this.store.listRunSteps(run.id) };
+  }
+
   async detail(orgId: string, runId: string): Promise<RunDetail> {
     const run = await this.get(orgId, runId);
     const [steps, events] = await Promise.all([

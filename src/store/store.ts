@@ -53,6 +53,8 @@ export interface StoreSignals {
   runsAvailable(): void;
   /** Somebody asked to cancel this run; the worker holding it should abort it. */
   cancelRequested(runId: string): void;
+  /** An API key was revoked; caches of authenticated keys must forget what they hold. */
+  keysRevoked?(): void;
 }
 
 /**

@@ -4,8 +4,12 @@ import { z } from 'zod';
 import type { Stepwise } from '../../app/stepwise.js';
 import type { WorkflowInput, WorkflowPatch } from '../../domain/workflow-input.js';
 import { stepSchema } from '../../domain/workflow.js';
+import { isFinalStatus } from '../../domain/run-state.js';
 import { principalOf, requireScope } from '../auth.js';
+import { BoundedCache } from '../bounded-cache.js';
 import { v1Job, v1Workflow } from './representation.js';
+
+const FINISHED_JOB_CACHE_SIZE = 5000;
 
 const idParams = z.object({ id: z.string().min(1).max(200) });
 const page = z.object({
@@ -82,6 +86,8 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
   const read = requireScope(stepwise.keys, 'workflows:read');
   const write = requireScope(stepwise.keys, 'workflows:write');
   const tags = ['workflows (v1)'];
+  // A finished job never changes again, so pollers of it are answered from memory.
+  const finishedJobs = new BoundedCache<string, string>(FINISHED_JOB_CACHE_SIZE);
 
   app.post(
     '/v1/workflows',
@@ -114,9 +120,16 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
         params: z.object({ jobId: z.string().min(1).max(200) }),
       },
     },
-    async (request) => {
-      const detail = await stepwise.runs.detail(principalOf(request).org_id, request.params.jobId);
-      return v1Job(detail.run, detail.steps);
+    async (request, reply) => {
+      const orgId = principalOf(request).org_id;
+      const cacheKey = `${orgId}:${request.params.jobId}`;
+      let body = finishedJobs.get(cacheKey);
+      if (body === undefined) {
+        const detail = await stepwise.runs.withSteps(orgId, request.params.jobId);
+        body = JSON.stringify(v1Job(detail.run, detail.steps));
+        if (isFinalStatus(detail.run.status)) finishedJobs.set(cacheKey, body);
+      }
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   );
 

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { StoreSignals } from '../store.js';
 import { RUNS_CHANNEL } from './postgres-lease-queries.js';
 import { CANCEL_CHANNEL } from './postgres-run-queries.js';
+import { KEYS_CHANNEL } from './postgres-tenant-queries.js';
 
 const MIN_RECONNECT_MS = 100;
 const MAX_RECONNECT_MS = 5_000;
@@ -10,7 +11,7 @@ const MAX_RECONNECT_MS = 5_000;
  * Turns NOTIFY on `stepwise_runs` / `stepwise_cancel` into `StoreSignals` calls. Holds one
  * dedicated connection (LISTEN is per session, so it cannot come from the pool) while
  * anyone subscribes, and reconnects with backoff when that connection drops. After a
- * reconnect every subscriber gets `runsAvailable`, since notifications sent meanwhile are lost.
+ * reconnect every subscriber gets `runsAvailable` and `keysRevoked`, since notifications sent meanwhile are lost.
  */
 export class PostgresListener {
   private readonly subscribers = new Set<StoreSignals>();
@@ -61,7 +62,7 @@ export class PostgresListener {
     client.on('notification', (message) => this.dispatch(message));
     try {
       await client.connect();
-      await client.query(`LISTEN ${RUNS_CHANNEL}; LISTEN ${CANCEL_CHANNEL}`);
+      await client.query(`LISTEN ${RUNS_CHANNEL}; LISTEN ${CANCEL_CHANNEL}; LISTEN ${KEYS_CHANNEL}`);
     } catch (error) {
       client.removeAllListeners('end');
       await client.end().catch(() => undefined);
@@ -81,6 +82,7 @@ export class PostgresListener {
       if (message.channel === RUNS_CHANNEL) signals.runsAvailable();
       else if (message.channel === CANCEL_CHANNEL && message.payload)
         signals.cancelRequested(message.payload);
+      else if (message.channel === KEYS_CHANNEL) signals.keysRevoked?.();
     }
   }
 
@@ -98,7 +100,10 @@ export class PostgresListener {
       this.reconnectTimer = null;
       this.ensureConnected().then(
         () => {
-          for (const signals of this.subscribers) signals.runsAvailable();
+          for (const signals of this.subscribers) {
+            signals.runsAvailable();
+            signals.keysRevoked?.();
+          }
         },
         () => {
           this.reconnectDelay = Math.min(this.reconnectDelay * 2, MAX_RECONNECT_MS);

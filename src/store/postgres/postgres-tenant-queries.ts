@@ -77,11 +77,15 @@ export async function listApiKeys(db: Queryable, orgId?: string): Promise<ApiKey
 }
 
 /** @returns false when no such unrevoked key exists. */
+/** Every process caching authenticated keys listens here, so a revocation applies at once everywhere. */
+export const KEYS_CHANNEL = 'stepwise_keys';
+
 export async function revokeApiKey(db: Queryable, id: string, at: Millis): Promise<boolean> {
-  const result = await db.query('UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL', [
-    id,
-    at,
-  ]);
+  const result = await db.query(
+    `WITH revoked AS (UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id)
+     SELECT pg_notify('${KEYS_CHANNEL}', id) FROM revoked`,
+    [id, at],
+  );
   return result.rowCount === 1;
 }
 

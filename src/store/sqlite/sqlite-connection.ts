@@ -3,7 +3,8 @@ import type Database from 'better-sqlite3';
 import type { StoreSignals } from '../store.js';
 
 /** A wake-up a write asks for; delivered to listeners once its transaction has committed. */
-export type StoreSignal = { kind: 'runsAvailable' } | { kind: 'cancelRequested'; runId: string };
+export type StoreSignal =
+  { kind: 'runsAvailable' } | { kind: 'cancelRequested'; runId: string } | { kind: 'keysRevoked' };
 
 /**
  * The single writer connection of a `SqliteStore`: cached prepared statements, write
@@ -13,6 +14,11 @@ export class SqliteConnection {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly emitter = new EventEmitter();
   private readonly transaction: Database.Transaction<(work: () => unknown) => unknown>;
+  private readonly pendingWrites: {
+    work: (signals: StoreSignal[]) => unknown;
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
 
   constructor(readonly db: Database.Database) {
     // Every worker loop in the process listens; the default cap of 10 would only warn.
@@ -41,15 +47,56 @@ export class SqliteConnection {
     return result;
   }
 
+  /**
+   * Like `write`, but joins the other writes asked for in the same event-loop turn in one
+   * transaction (one fsync for all of them). Each keeps its own savepoint, so one that
+   * throws rolls back alone and only its caller sees the error.
+   */
+  writeSoon<T>(work: (signals: StoreSignal[]) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pendingWrites.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.pendingWrites.length === 1) setImmediate(() => this.flushPendingWrites());
+    });
+  }
+
+  private flushPendingWrites(): void {
+    const batch = this.pendingWrites.splice(0);
+    const settled: (() => void)[] = [];
+    const signals: StoreSignal[] = [];
+    try {
+      this.transaction.immediate(() => {
+        for (const item of batch) {
+          const own: StoreSignal[] = [];
+          try {
+            // A nested better-sqlite3 transaction is a savepoint.
+            const value = this.transaction(() => item.work(own));
+            signals.push(...own);
+            settled.push(() => item.resolve(value));
+          } catch (error) {
+            settled.push(() => item.reject(error));
+          }
+        }
+      });
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    this.emit(signals);
+    for (const settle of settled) settle();
+  }
+
   /** Subscribes to signals; the returned function unsubscribes. */
   listen(signals: StoreSignals): () => void {
     const onRunsAvailable = (): void => signals.runsAvailable();
     const onCancelRequested = (runId: string): void => signals.cancelRequested(runId);
+    const onKeysRevoked = (): void => signals.keysRevoked?.();
     this.emitter.on('runsAvailable', onRunsAvailable);
     this.emitter.on('cancelRequested', onCancelRequested);
+    this.emitter.on('keysRevoked', onKeysRevoked);
     return () => {
       this.emitter.off('runsAvailable', onRunsAvailable);
       this.emitter.off('cancelRequested', onCancelRequested);
+      this.emitter.off('keysRevoked', onKeysRevoked);
     };
   }
 
@@ -62,12 +109,14 @@ export class SqliteConnection {
   private emit(signals: StoreSignal[]): void {
     if (signals.length === 0) return;
     const runsAvailable = signals.some((s) => s.kind === 'runsAvailable');
+    const keysRevoked = signals.some((s) => s.kind === 'keysRevoked');
     const cancelled = [...new Set(signals.flatMap((s) => (s.kind === 'cancelRequested' ? [s.runId] : [])))];
     // Delivered on a later turn, as NOTIFY is on PostgreSQL: a listener never runs inside
     // the writer's call, so it cannot make a committed write look failed.
     setImmediate(() => {
       if (runsAvailable) this.emitter.emit('runsAvailable');
       for (const runId of cancelled) this.emitter.emit('cancelRequested', runId);
+      if (keysRevoked) this.emitter.emit('keysRevoked');
     });
   }
 }

@@ -67,8 +67,8 @@ const toRun = (row: unknown): RunRecord => decodeRow(row, RUN_CODECS);
 export class SqliteRunQueries {
   constructor(private readonly connection: SqliteConnection) {}
 
-  insertRun({ run, event }: NewRun): { run: RunRecord; created: boolean } {
-    return this.connection.write((signals) => {
+  insertRun({ run, event }: NewRun): Promise<{ run: RunRecord; created: boolean }> {
+    return this.connection.writeSoon((signals) => {
       if (run.idempotency_key !== null) {
         const existing = this.get(SQL.runByIdempotencyKey, run.org_id, run.idempotency_key);
         if (existing !== undefined) return { run: toRun(existing), created: false };

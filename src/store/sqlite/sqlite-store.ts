@@ -197,7 +197,11 @@ export class SqliteStore implements Store {
   }
 
   async revokeApiKey(id: string, at: Millis): Promise<boolean> {
-    return this.run(SQL.revokeApiKey, at, id) > 0;
+    return this.connection.write((signals) => {
+      const revoked = this.run(SQL.revokeApiKey, at, id) > 0;
+      if (revoked) signals.push({ kind: 'keysRevoked' });
+      return revoked;
+    });
   }
 
   async putSecret(orgId: string, name: string, ciphertext: string, at: Millis): Promise<void> {
