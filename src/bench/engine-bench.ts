@@ -33,9 +33,9 @@ const STEPS_PER_RUN = 3;
 
 /** A Stepwise process with no worker yet, on a fresh database. */
 export async function openBenchStepwise(
-  options: EngineBenchOptions & { concurrency: number },
-): Promise<{ stepwise: Stepwise; dispose(): Promise<void> }> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'stepwise-bench-'));
+  options: EngineBenchOptions & { concurrency: number; dataDir?: string },
+): Promise<{ stepwise: Stepwise; dispose(): Promise<void>; close(): Promise<void> }> {
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'stepwise-bench-'));
   const config = loadConfig({
     STEPWISE_DATA_DIR: dataDir,
     STEPWISE_SQLITE_SYNCHRONOUS: options.sqliteSynchronous ?? 'FULL',
@@ -46,6 +46,8 @@ export async function openBenchStepwise(
   const stepwise = await createStepwise(config, { logger: pino({ level: 'silent' }) });
   return {
     stepwise,
+    /** Closes, keeping the data for a reopen. */
+    close: () => stepwise.close(),
     async dispose() {
       await stepwise.close();
       rmSync(dataDir, { recursive: true, force: true });
@@ -153,4 +155,67 @@ export async function measureStartLatency(
   latencies.sort((a, b) => a - b);
   const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
   return { samples, p50Ms: pick(0.5), p99Ms: pick(0.99) };
+}
+
+/**
+ * Stores `count` finished runs of the workflow, as a long-lived installation has, so the
+ * benchmark can show they do not slow claims (the claim index holds runnable runs only).
+ */
+export async function seedFinishedRuns(
+  stepwise: Stepwise,
+  workflowId: string,
+  count: number,
+  parallel = 32,
+): Promise<void> {
+  const workflow = await stepwise.workflows.get(stepwise.defaultOrgId, workflowId);
+  const template = (await stepwise.runs.start(stepwise.defaultOrgId, workflowId)).run;
+  await stepwise.runs.cancel(stepwise.defaultOrgId, template.id);
+  let next = 0;
+  const insertOne = async (): Promise<void> => {
+    while (next < count) {
+      next += 1;
+      const at = Date.now() - 86_400_000;
+      const id = `run_seed_${next}_${Math.random().toString(36).slice(2)}`;
+      await stepwise.store.insertRun({
+        run: {
+          ...template,
+          id,
+          workflow_version: workflow.version,
+          status: 'completed',
+          step_index: workflow.definition.steps.length,
+          current_step: workflow.definition.steps.length,
+          available_at: null,
+          created_at: at,
+          started_at: at,
+          finished_at: at + 5,
+          updated_at: at + 5,
+        },
+        event: { run_id: id, type: 'run.completed', data: {}, at: at + 5 },
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, insertOne));
+}
+
+/**
+ * Throughput with `backlog` finished runs already stored. On SQLite the backlog is written
+ * with synchronous=NORMAL (it is setup, not what is measured), then the database is
+ * reopened with the configured setting for the measurement.
+ */
+export async function measureThroughputWithBacklog(
+  options: EngineBenchOptions,
+  backlog: number,
+): Promise<EngineBenchResult> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'stepwise-bench-'));
+  const seeding = await openBenchStepwise({ ...options, dataDir, sqliteSynchronous: 'NORMAL' });
+  const workflowId = await createNoopWorkflow(seeding.stepwise);
+  await seedFinishedRuns(seeding.stepwise, workflowId, backlog);
+  await seeding.close();
+  const measured = await openBenchStepwise({ ...options, dataDir });
+  try {
+    const ids = await enqueueRuns(measured.stepwise, workflowId, options.runs);
+    return await measureThroughput(measured.stepwise, ids);
+  } finally {
+    await measured.dispose();
+  }
 }

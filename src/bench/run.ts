@@ -6,10 +6,12 @@ import {
   enqueueRuns,
   measureStartLatency,
   measureThroughput,
+  measureThroughputWithBacklog,
   openBenchStepwise,
   type EngineBenchOptions,
 } from './engine-bench.js';
 import { measureGraphileWorker } from './graphile-baseline.js';
+import { measureHttp } from './http-bench.js';
 
 const { values } = parseArgs({
   options: {
@@ -21,13 +23,17 @@ const { values } = parseArgs({
       default: process.env.STEPWISE_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     },
     only: { type: 'string' },
+    backlog: { type: 'string', default: '100000' },
+    'http-seconds': { type: 'string', default: '5' },
+    'http-connections': { type: 'string', default: '50' },
   },
 });
 const runs = Number(values.runs);
 const concurrency = Number(values.concurrency);
 const latencySamples = Number(values['latency-samples']);
+const backlog = Number(values.backlog);
 const adminUrl = values['database-url']!;
-const only = new Set((values.only ?? 'sqlite,postgres,graphile').split(','));
+const only = new Set((values.only ?? 'sqlite,postgres,graphile,http').split(','));
 
 async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
   const name = `stepwise_bench_${randomBytes(6).toString('hex')}`;
@@ -84,6 +90,16 @@ async function engine(options: Omit<EngineBenchOptions, 'runs' | 'concurrency'>)
       await dispose();
     }
   }
+  if (backlog > 0) {
+    const result = await measureThroughputWithBacklog({ ...options, runs, concurrency }, backlog);
+    const empty = rows[0]!.perSecond;
+    rows.push({
+      name: `${options.backend} steps, ${backlog / 1000}k finished`,
+      perSecond: result.stepsPerSecond,
+      unit: 'steps/s',
+      note: `${(result.stepsPerSecond / empty).toFixed(2)}× the rate on an empty store: finished runs leave the claim index`,
+    });
+  }
   return rows;
 }
 
@@ -111,6 +127,16 @@ async function main(): Promise<void> {
       });
     }
   }
+  let statusOverBare = NaN;
+  if (only.has('http')) {
+    const http = await measureHttp({
+      durationSeconds: Number(values['http-seconds']),
+      connections: Number(values['http-connections']),
+      workerConcurrency: concurrency,
+    });
+    rows.push(...http.rows);
+    statusOverBare = http.statusOverBare;
+  }
   const width = Math.max(...rows.map((row) => row.name.length));
   for (const row of rows) {
     const figure = Number.isNaN(row.perSecond)
@@ -120,7 +146,7 @@ async function main(): Promise<void> {
   }
   const baseline = rate('graphile-worker default');
   process.stdout.write(
-    `ratio postgres/graphile_default=${(rate('postgres durable steps') / baseline).toFixed(2)} sqlite/graphile_default=${(rate('sqlite durable steps') / baseline).toFixed(2)}\n`,
+    `ratio postgres/graphile_default=${(rate('postgres durable steps') / baseline).toFixed(2)} sqlite/graphile_default=${(rate('sqlite durable steps') / baseline).toFixed(2)} http_status/bare=${statusOverBare.toFixed(2)}\n`,
   );
 }
 
