@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodeSecretKey, generateSecretKey } from '../services/secret-box.js';
 
@@ -12,8 +12,17 @@ export function resolveSecretKey(configured: string | null, dataDir: string): Bu
   const file = path.join(dataDir, 'secret.key');
   if (!existsSync(file)) {
     mkdirSync(dataDir, { recursive: true });
-    writeFileSync(file, `${generateSecretKey()}\n`, { mode: 0o600, flag: 'wx' });
-    chmodSync(file, 0o600);
+    // Written whole under a private name, then linked into place: two processes starting
+    // together on a fresh data dir never read a half-written file, and the first link wins.
+    const draft = `${file}.${process.pid}.${Date.now()}`;
+    writeFileSync(draft, `${generateSecretKey()}\n`, { mode: 0o600 });
+    try {
+      linkSync(draft, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      unlinkSync(draft);
+    }
   }
   return decodeSecretKey(readFileSync(file, 'utf8'));
 }

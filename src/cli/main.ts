@@ -3,7 +3,6 @@ import { parseArgs } from 'node:util';
 import { bootstrapAdminKey } from '../app/bootstrap-key.js';
 import { loadConfig } from '../app/config.js';
 import { createStepwise, type Stepwise } from '../app/stepwise.js';
-import { buildServer } from '../api/server.js';
 import { StepwiseError } from '../domain/errors.js';
 import { openStore } from '../store/open-store.js';
 import { runKeysCommand } from './keys-command.js';
@@ -54,32 +53,46 @@ async function serve(stepwise: Stepwise): Promise<void> {
     presetKey: stepwise.config.bootstrapKey,
     print: out,
   });
+  // Loaded here, not at the top: the HTTP stack is most of the start-up time of the other commands.
+  const { buildServer } = await import('../api/server.js');
   const server = await buildServer(stepwise);
-  await stepwise.startWorker();
-  await stepwise.startDispatcher();
-  stepwise.startScheduler();
-  await server.listen({ port: stepwise.config.port, host: stepwise.config.host });
+  // From here on SIGTERM drains, even while the rest is still starting.
   stopOnSignals(async () => {
     await server.close();
     await stepwise.close();
   });
+  // Listen before claiming anything: a port in use must not leave runs leased by a process
+  // that exits at once (they would wait out the lease before another worker resumes them).
+  await server.listen({ port: stepwise.config.port, host: stepwise.config.host });
+  await stepwise.startWorker();
+  await stepwise.startDispatcher();
+  stepwise.startScheduler();
+}
+
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        input: { type: 'string' },
+        wait: { type: 'boolean', default: false },
+        org: { type: 'string' },
+        site: { type: 'string' },
+        scopes: { type: 'string' },
+        name: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    // An unknown or malformed option is a usage mistake (exit 2, one line), not a crash.
+    throw new StepwiseError('USAGE', 400, `${(error as Error).message} (see stepwise --help)`);
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      input: { type: 'string' },
-      wait: { type: 'boolean', default: false },
-      org: { type: 'string' },
-      site: { type: 'string' },
-      scopes: { type: 'string' },
-      name: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { positionals, values } = parseCommandLine(argv);
   const [command, ...rest] = positionals;
   if (values.help || !command) {
     out(USAGE);
@@ -99,13 +112,14 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'worker': {
       const stepwise = await createStepwise(config);
+      // Before the first claim: a SIGTERM must drain even a run claimed while still starting.
+      stopOnSignals(() => stepwise.close());
       await stepwise.startWorker();
       await stepwise.startDispatcher();
       stepwise.logger.info(
         { owner: stepwise.worker?.owner, concurrency: config.worker.concurrency },
         'worker started',
       );
-      stopOnSignals(() => stepwise.close());
       return -1;
     }
     case 'scheduler': {
@@ -156,8 +170,11 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`error: ${error.message}\n`);
       process.exit(error.status >= 500 && error.code !== 'CONFIG_INVALID' ? 1 : 2);
     }
+    // A system error (a port in use, a data dir that cannot be written) says all in its message.
+    const systemError =
+      error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
     process.stderr.write(
-      `error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      `error: ${error instanceof Error ? (systemError ? error.message : (error.stack ?? error.message)) : String(error)}\n`,
     );
     process.exit(1);
   },

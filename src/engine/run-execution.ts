@@ -31,6 +31,8 @@ export interface ExecutionDeps {
   checkpoints: CheckpointQueue;
   log(level: 'info' | 'warn' | 'error', message: string, data: Record<string, unknown>): void;
   random?: () => number;
+  /** True once the worker is shutting down: no new step may start; the run is handed back. */
+  draining?: () => boolean;
 }
 
 type StepResult =
@@ -122,6 +124,7 @@ export class RunExecution {
     for (;;) {
       if (this.progress.deadline_at !== null && this.deps.clock.now() >= this.progress.deadline_at)
         this.stop('run_timeout');
+      if (this.deps.draining?.()) this.stop('shutdown');
       if (this.stopReason) return this.handleStop(this.stopReason, events, null);
       const step = definition.steps[this.progress.step_index];
       if (!step)

@@ -160,6 +160,7 @@ export class Worker {
       const execution = new RunExecution(run, outputs.get(run.id) ?? {}, this.owner, {
         ...this.deps,
         checkpoints: this.checkpoints,
+        draining: () => !this.running,
       });
       this.active.set(run.id, execution);
       const done = execution

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
-import { notFound, unauthenticated, validationError } from '../domain/errors.js';
+import { conflict, notFound, unauthenticated, validationError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { ApiKeyRecord } from '../domain/model.js';
 import { isScope, SCOPES, type Principal, type Scope } from '../domain/scopes.js';
@@ -108,7 +108,10 @@ export class KeyService {
 
   async revoke(id: string, orgId?: string): Promise<void> {
     const key = (await this.store.listApiKeys(orgId)).find((candidate) => candidate.id === id);
-    if (!key || !(await this.store.revokeApiKey(id, this.clock.now()))) throw notFound('API key', id);
+    if (!key) throw notFound('API key', id);
+    if (key.revoked_at !== null || !(await this.store.revokeApiKey(id, this.clock.now()))) {
+      throw conflict('KEY_ALREADY_REVOKED', `API key '${id}' is already revoked`);
+    }
     this.forgetAuthenticated();
   }
 
