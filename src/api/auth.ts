@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { missingScope, unauthenticated } from '../domain/errors.js';
 import { hasScope, type Principal, type Scope } from '../domain/scopes.js';
 import type { KeyService } from '../services/key-service.js';
@@ -21,11 +21,15 @@ export function presentedKey(request: FastifyRequest): string | null {
   return null;
 }
 
+/** A route hook: authenticates the caller and checks a scope. */
+export type AuthHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
 /**
- * A preHandler that authenticates the caller and requires `scope`. Missing or bad key →
- * 401; a valid key without the scope → 403 naming it.
+ * A `preValidation` hook that authenticates the caller and requires `scope`, before the
+ * body is validated: a caller without a key learns nothing about bodies. Missing or bad
+ * key → 401; a valid key without the scope → 403 naming it.
  */
-export function requireScope(keys: KeyService, scope: Scope): preHandlerAsyncHookHandler {
+export function requireScope(keys: KeyService, scope: Scope): AuthHook {
   return async (request: FastifyRequest, _reply: FastifyReply) => {
     const key = presentedKey(request);
     if (!key) throw unauthenticated('send an API key as Authorization: Bearer <key> or X-API-Key: <key>');

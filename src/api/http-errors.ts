@@ -42,6 +42,43 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message: str
   },
 };
 
+/**
+ * PostgreSQL refuses some text that JavaScript strings (and SQLite) hold: a NUL character in any
+ * text value (SQLSTATE 22021; 22P05 converting jsonb to text), and an unpaired UTF-16 surrogate
+ * inside a JSON value (22P02 "invalid input syntax for type json"). Both come from what a client
+ * sent, so they are the client's 400, not our 500. Recognised by SQLSTATE and severity (pg's
+ * DatabaseError), so this layer does not import the driver.
+ */
+function unstorableText(error: unknown): { status: number; body: ErrorBody } | null {
+  if (!(error instanceof Error)) return null;
+  const { code, severity } = error as Error & { code?: unknown; severity?: unknown };
+  if (typeof severity !== 'string' || typeof code !== 'string') return null;
+  if (code === '22021' || code === '22P05') {
+    return {
+      status: 400,
+      body: {
+        error: {
+          code: 'UNSUPPORTED_CHARACTER',
+          message: 'the request holds a NUL character (\\u0000), which cannot be stored; remove it',
+        },
+      },
+    };
+  }
+  if (code === '22P02' && error.message.includes('type json')) {
+    return {
+      status: 400,
+      body: {
+        error: {
+          code: 'UNSUPPORTED_CHARACTER',
+          message:
+            'the request holds an unpaired UTF-16 surrogate (\\ud800-\\udfff) in a JSON value, which cannot be stored; send well-formed Unicode',
+        },
+      },
+    };
+  }
+  return null;
+}
+
 /** Which part of the request a validation failure is about, as callers name it. */
 function fieldOf(context: string | undefined, entry: ValidationEntry): string {
   const path = entry.instancePath.split('/').filter(Boolean);
@@ -81,6 +118,8 @@ export function toHttpError(error: unknown): { status: number; body: ErrorBody; 
       body: { error: { code: fastifyError.code ?? 'BAD_REQUEST', message: fastifyError.message } },
     };
   }
+  const unstorable = unstorableText(error);
+  if (unstorable) return unstorable;
   return {
     status: 500,
     body: { error: { code: 'INTERNAL', message: 'an unexpected error occurred; it was logged' } },

@@ -23,6 +23,10 @@ export async function buildServer(stepwise: Stepwise): Promise<FastifyInstance> 
   const app = Fastify({
     loggerInstance: stepwise.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Ids may be 200 characters; longer path segments get our 400, not the router's 414.
+    routerOptions: { maxParamLength: 256 },
+    // Malformed paths are answered before routing; give them our error body too.
+    frameworkErrors: (error, request, reply) => sendError(error, request, reply),
     // Per-request lines only when debugging: at thousands of requests a second they drown the rest.
     logController: new LogController({
       disableRequestLogging: stepwise.config.logLevel !== 'debug' && stepwise.config.logLevel !== 'trace',

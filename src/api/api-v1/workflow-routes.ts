@@ -158,7 +158,7 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
 
   app.post(
     BASE,
-    { preHandler: write, schema: { tags, summary: 'Create a workflow', body: createBody } },
+    { preValidation: write, schema: { tags, summary: 'Create a workflow', body: createBody } },
     async (request, reply) => {
       const { generate_immediately: generate, is_public: isPublic, ...fields } = request.body;
       refusePublishing(isPublic, false);
@@ -175,7 +175,7 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
   app.get(
     BASE,
     {
-      preHandler: read,
+      preValidation: read,
       schema: { tags, summary: "List the caller's workflows", querystring: pageQuery(100) },
     },
     async (request) => {
@@ -187,7 +187,7 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
 
   app.get(
     `${BASE}/:workflow_id`,
-    { preHandler: read, schema: { tags, summary: 'Get a workflow', params: workflowParams } },
+    { preValidation: read, schema: { tags, summary: 'Get a workflow', params: workflowParams } },
     async (request) =>
       apiV1Workflow(await stepwise.workflows.get(principalOf(request).org_id, request.params.workflow_id)),
   );
@@ -195,7 +195,7 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
   app.put(
     `${BASE}/:workflow_id`,
     {
-      preHandler: write,
+      preValidation: write,
       schema: {
         tags,
         summary: 'Update workflow details (only the fields given change)',
@@ -216,7 +216,7 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
 
   app.delete(
     `${BASE}/:workflow_id`,
-    { preHandler: write, schema: { tags, summary: 'Delete a workflow', params: workflowParams } },
+    { preValidation: write, schema: { tags, summary: 'Delete a workflow', params: workflowParams } },
     async (request) => {
       const orgId = principalOf(request).org_id;
       const workflow = await stepwise.workflows.get(orgId, request.params.workflow_id);
@@ -228,7 +228,7 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
   app.post(
     `${BASE}/:workflow_id/execute`,
     {
-      preHandler: write,
+      preValidation: write,
       schema: {
         tags,
         summary: 'Run a workflow now; `context` becomes the run input',
@@ -253,7 +253,7 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
   app.get(
     `${BASE}/:workflow_id/status`,
     {
-      preHandler: read,
+      preValidation: read,
       schema: { tags, summary: "The workflow's latest execution and its progress", params: workflowParams },
     },
     async (request) => {
@@ -267,7 +267,7 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
   app.get(
     `${BASE}/:workflow_id/executions`,
     {
-      preHandler: read,
+      preValidation: read,
       schema: {
         tags,
         summary: 'Past executions, newest first',
@@ -296,7 +296,7 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
   for (const { action, status, enabled, summary } of switches) {
     app.post(
       `${BASE}/:workflow_id/${action}`,
-      { preHandler: write, schema: { tags, summary, params: workflowParams } },
+      { preValidation: write, schema: { tags, summary, params: workflowParams } },
       async (request) => {
         const orgId = principalOf(request).org_id;
         const current = await stepwise.workflows.get(orgId, request.params.workflow_id);
@@ -313,7 +313,7 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
     app.route({
       method: route.method,
       url: route.url,
-      ...(route.scope ? { preHandler: route.scope === 'workflows:read' ? read : write } : {}),
+      ...(route.scope ? { preValidation: route.scope === 'workflows:read' ? read : write } : {}),
       schema: {
         tags,
         summary: route.summary,

@@ -24,7 +24,7 @@ export function registerAdminRoutes(server: FastifyInstance, stepwise: Stepwise)
 
   app.post(
     '/v1/admin/keys',
-    { preHandler: admin, schema: { tags, summary: 'Create an API key (shown once)', body: keyBody } },
+    { preValidation: admin, schema: { tags, summary: 'Create an API key (shown once)', body: keyBody } },
     async (request, reply) => {
       const callerOrg = await stepwise.store.getOrg(principalOf(request).org_id);
       const created = await stepwise.keys.create({
@@ -39,7 +39,7 @@ export function registerAdminRoutes(server: FastifyInstance, stepwise: Stepwise)
 
   app.get(
     '/v1/admin/keys',
-    { preHandler: admin, schema: { tags, summary: 'List API keys of every org' } },
+    { preValidation: admin, schema: { tags, summary: 'List API keys of every org' } },
     async () => ({
       data: await stepwise.keys.list(),
     }),
@@ -48,7 +48,7 @@ export function registerAdminRoutes(server: FastifyInstance, stepwise: Stepwise)
   app.delete(
     '/v1/admin/keys/:id',
     {
-      preHandler: admin,
+      preValidation: admin,
       schema: { tags, summary: 'Revoke an API key at once', params: z.object({ id: z.string().min(1) }) },
     },
     async (request) => {
@@ -60,7 +60,7 @@ export function registerAdminRoutes(server: FastifyInstance, stepwise: Stepwise)
   app.put(
     '/v1/secrets/:name',
     {
-      preHandler: requireScope(stepwise.keys, 'workflows:write'),
+      preValidation: requireScope(stepwise.keys, 'workflows:write'),
       schema: {
         tags: ['secrets'],
         summary: 'Set a secret for {{ secrets.NAME }}',
@@ -77,7 +77,7 @@ export function registerAdminRoutes(server: FastifyInstance, stepwise: Stepwise)
   app.get(
     '/v1/secrets',
     {
-      preHandler: requireScope(stepwise.keys, 'workflows:read'),
+      preValidation: requireScope(stepwise.keys, 'workflows:read'),
       schema: { tags: ['secrets'], summary: 'Secret names (never values)' },
     },
     async (request) => ({ data: await stepwise.secrets.listNames(principalOf(request).org_id) }),

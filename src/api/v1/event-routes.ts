@@ -14,7 +14,7 @@ export function registerEventRoutes(server: FastifyInstance, stepwise: Stepwise)
   app.post(
     '/v1/events',
     {
-      preHandler: requireScope(stepwise.keys, 'events:write'),
+      preValidation: requireScope(stepwise.keys, 'events:write'),
       schema: { tags: ['events'], summary: 'Publish an event', body: eventBody },
     },
     async (request, reply) => {

@@ -44,7 +44,7 @@ export function registerV1ScheduleRoutes(server: FastifyInstance, stepwise: Step
   app.post(
     '/v1/workflows/schedule',
     {
-      preHandler: write,
+      preValidation: write,
       schema: {
         tags: ['workflows (v1)'],
         summary: 'Schedule one run at a date, in a time zone',
@@ -65,7 +65,7 @@ export function registerV1ScheduleRoutes(server: FastifyInstance, stepwise: Step
   app.get(
     '/v1/schedules',
     {
-      preHandler: read,
+      preValidation: read,
       schema: {
         tags: ['schedules'],
         summary: "The org's schedules with their next fire times and status",
@@ -90,7 +90,7 @@ export function registerV1ScheduleRoutes(server: FastifyInstance, stepwise: Step
   app.post(
     '/v1/schedules/:id/cancel',
     {
-      preHandler: write,
+      preValidation: write,
       schema: {
         tags: ['schedules'],
         summary: 'Cancel a schedule',
@@ -106,7 +106,7 @@ export function registerV1ScheduleRoutes(server: FastifyInstance, stepwise: Step
   app.get(
     '/v1/runs/:id/deliveries',
     {
-      preHandler: read,
+      preValidation: read,
       schema: {
         tags: ['runs'],
         summary: "A run's callback deliveries and every attempt",

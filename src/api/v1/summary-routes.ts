@@ -17,7 +17,7 @@ export function registerV1SummaryRoutes(server: FastifyInstance, stepwise: Stepw
   app.get(
     '/v1/workflows/:id/summary',
     {
-      preHandler: read,
+      preValidation: read,
       schema: {
         tags,
         summary: 'Runs by status, success rate, p50/p95 duration, credits, last run',
@@ -32,7 +32,7 @@ export function registerV1SummaryRoutes(server: FastifyInstance, stepwise: Stepw
   app.get(
     '/v1/workflows/:id/summary/timeline',
     {
-      preHandler: read,
+      preValidation: read,
       schema: {
         tags,
         summary: 'Runs per time bucket (from, to, bucket = hour|day|week|15m)',
@@ -47,7 +47,7 @@ export function registerV1SummaryRoutes(server: FastifyInstance, stepwise: Stepw
   app.get(
     '/v1/workflows/:id/summary/report',
     {
-      preHandler: read,
+      preValidation: read,
       schema: {
         tags,
         summary: 'Summary, timeline and recent failures as json, csv or html (with an SVG chart)',

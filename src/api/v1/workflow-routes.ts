@@ -91,7 +91,7 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
 
   app.post(
     '/v1/workflows',
-    { preHandler: write, schema: { tags, summary: 'Create a workflow', body: workflowBody } },
+    { preValidation: write, schema: { tags, summary: 'Create a workflow', body: workflowBody } },
     async (request, reply) => {
       const workflow = await stepwise.workflows.create(
         principalOf(request).org_id,
@@ -103,7 +103,7 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
 
   app.get(
     '/v1/workflows',
-    { preHandler: read, schema: { tags, summary: 'List workflows', querystring: page } },
+    { preValidation: read, schema: { tags, summary: 'List workflows', querystring: page } },
     async (request) => {
       const workflows = await stepwise.workflows.list(principalOf(request).org_id, request.query);
       return { data: workflows.map(v1Workflow), limit: request.query.limit, offset: request.query.offset };
@@ -113,7 +113,7 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
   app.get(
     '/v1/workflows/jobs/:jobId',
     {
-      preHandler: read,
+      preValidation: read,
       schema: {
         tags,
         summary: 'Get a job (run) and its steps',
@@ -135,7 +135,7 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
 
   app.get(
     '/v1/workflows/:id',
-    { preHandler: read, schema: { tags, summary: 'Get a workflow', params: idParams } },
+    { preValidation: read, schema: { tags, summary: 'Get a workflow', params: idParams } },
     async (request) =>
       v1Workflow(await stepwise.workflows.get(principalOf(request).org_id, request.params.id)),
   );
@@ -143,7 +143,7 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
   app.patch(
     '/v1/workflows/:id',
     {
-      preHandler: write,
+      preValidation: write,
       schema: { tags, summary: 'Update a workflow', params: idParams, body: workflowBody.partial().strict() },
     },
     async (request) => {
@@ -157,7 +157,7 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
 
   app.delete(
     '/v1/workflows/:id',
-    { preHandler: write, schema: { tags, summary: 'Delete a workflow', params: idParams } },
+    { preValidation: write, schema: { tags, summary: 'Delete a workflow', params: idParams } },
     async (request) => {
       const orgId = principalOf(request).org_id;
       const workflow = await stepwise.workflows.get(orgId, request.params.id);
@@ -168,7 +168,10 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
 
   app.post(
     '/v1/workflows/:id/run',
-    { preHandler: write, schema: { tags, summary: 'Run a workflow now', params: idParams, body: runBody } },
+    {
+      preValidation: write,
+      schema: { tags, summary: 'Run a workflow now', params: idParams, body: runBody },
+    },
     async (request, reply) => {
       const principal = principalOf(request);
       const header = request.headers['idempotency-key'];
@@ -185,7 +188,7 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
   app.post(
     '/v1/workflows/:id/cancel',
     {
-      preHandler: write,
+      preValidation: write,
       schema: {
         tags,
         summary: "Cancel a job, or all of a workflow's active jobs",
@@ -224,7 +227,7 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
   app.get(
     '/v1/workflows/:id/jobs',
     {
-      preHandler: read,
+      preValidation: read,
       schema: {
         tags,
         summary: "List a workflow's jobs (runs), newest first",
@@ -253,7 +256,7 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
   app.get(
     '/v1/runs/:id',
     {
-      preHandler: read,
+      preValidation: read,
       schema: { tags: ['runs'], summary: 'A run with its steps and timeline', params: idParams },
     },
     async (request) => {
