@@ -3,6 +3,7 @@ import { permanentFailure } from '../domain/errors.js';
 import type { Millis } from '../domain/model.js';
 import { MAX_WAIT_MS, durationText, parseDuration } from './delay-tool.js';
 import type { StepTool, ToolOutcome } from './tool.js';
+import { matchesFilters } from '../domain/event-filter.js';
 
 const waitForEventParamsSchema = z
   .strictObject({
@@ -24,45 +25,16 @@ interface WaitState {
   deadline: Millis | null;
 }
 
-function lookupPath(data: unknown, path: string): { found: boolean; value?: unknown } {
-  let value = data;
-  for (const key of path.split('.')) {
-    if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, key)) {
-      return { found: false };
-    }
-    value = (value as Record<string, unknown>)[key];
-  }
-  return { found: true, value };
-}
-
-function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const aKeys = Object.keys(a);
-  const bKeys = Object.keys(b);
-  return (
-    aKeys.length === bKeys.length &&
-    aKeys.every(
-      (key) =>
-        Object.prototype.hasOwnProperty.call(b, key) &&
-        jsonEqual((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
-    )
-  );
-}
-
 /**
  * Whether event data satisfies a `match`: every dotted path (array items by index, e.g.
- * `items.0.sku`) must exist and equal the expected JSON value exactly (`"42"` is not `42`).
+ * `items.0.sku`) must exist and equal the expected JSON value exactly (`"42"` is not `42`),
+ * or pass the operators an event trigger's filters accept (`{ "$gte": 5 }`).
  * An empty match accepts every event.
  *
  * @example matchesEvent({ 'order.id': 42 }, { order: { id: 42, total: 9 } }) // true
  */
 export function matchesEvent(match: Record<string, unknown>, data: unknown): boolean {
-  return Object.entries(match).every(([path, expected]) => {
-    const { found, value } = lookupPath(data, path);
-    return found && jsonEqual(value, expected);
-  });
+  return matchesFilters(match, data);
 }
 
 /** The `wait_for_event` tool: parks the run until a matching event arrives or the timeout passes. */
