@@ -4,10 +4,15 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Stepwise } from '../app/stepwise.js';
 import { notFound } from '../domain/errors.js';
+import { registerActionRoutes } from './action/action-routes.js';
 import { registerApiV1WorkflowRoutes } from './api-v1/workflow-routes.js';
 import { sendError } from './http-errors.js';
+import { registerInstanceRoutes } from './instances/instance-routes.js';
 import { registerMetrics } from './metrics.js';
+import { registerRateLimits } from './rate-limit-hook.js';
+import { registerMcpRoutes } from '../mcp/http-transport.js';
 import { registerAdminRoutes } from './v1/admin-routes.js';
+import { registerCreditRoutes } from './v1/credit-routes.js';
 import { registerEventRoutes } from './v1/event-routes.js';
 import { registerV1ScheduleRoutes } from './v1/schedule-routes.js';
 import { registerV1SummaryRoutes } from './v1/summary-routes.js';
@@ -69,6 +74,7 @@ export async function buildServer(stepwise: Stepwise): Promise<FastifyInstance> 
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  registerRateLimits(app, stepwise);
   registerMetrics(app, stepwise);
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
@@ -86,5 +92,9 @@ export async function buildServer(stepwise: Stepwise): Promise<FastifyInstance> 
   registerApiV1WorkflowRoutes(app, stepwise);
   registerEventRoutes(app, stepwise);
   registerAdminRoutes(app, stepwise);
+  registerCreditRoutes(app, stepwise);
+  registerActionRoutes(app, stepwise);
+  registerInstanceRoutes(app, stepwise);
+  registerMcpRoutes(app, stepwise);
   return app;
 }

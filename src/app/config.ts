@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { configError } from '../domain/errors.js';
+import { plansOverrideSchema, resolvePlans, type Plan } from '../domain/plan.js';
 
 const flag = z
   .enum(['0', '1', 'true', 'false', 'yes', 'no', ''])
@@ -40,6 +41,11 @@ const environmentSchema = z.object({
     .regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://')
     .optional(),
   STEPWISE_EMAIL_FROM: z.string().min(3).default('Stepwise <stepwise@localhost>'),
+  STEPWISE_PLANS: z.string().optional(),
+  STEPWISE_DEFAULT_PLAN: z
+    .string()
+    .regex(/^[a-z0-9_-]{1,50}$/, 'must be a plan name such as free, pro, enterprise or unlimited')
+    .default('free'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -60,6 +66,30 @@ export interface StepwiseConfig {
   smtpUrl: string | null;
   emailFrom: string;
   logLevel: string;
+  /** Plan name → plan: the built-in plans with `STEPWISE_PLANS` applied. */
+  plans: Record<string, Plan>;
+  /** The plan of orgs created without one (`STEPWISE_DEFAULT_PLAN`). */
+  defaultPlan: string;
+}
+
+/** `STEPWISE_PLANS`: JSON of plan name → fields overriding (or defining) that plan. */
+function parsePlans(raw: string | undefined): Record<string, Plan> {
+  if (raw === undefined) return resolvePlans();
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw configError(
+      'STEPWISE_PLANS',
+      'must be JSON such as {"free":{"max_concurrent_runs":2,"monthly_credits":50}}',
+    );
+  }
+  const parsed = plansOverrideSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw configError('STEPWISE_PLANS', `${issue.path.join('.') || 'value'}: ${issue.message}`);
+  }
+  return resolvePlans(parsed.data);
 }
 
 /**
@@ -77,6 +107,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
     throw configError(variable, `${issue.message} (got '${String(env[variable])}')`);
   }
   const e = parsed.data;
+  const plans = parsePlans(e.STEPWISE_PLANS);
+  if (!plans[e.STEPWISE_DEFAULT_PLAN]) {
+    throw configError(
+      'STEPWISE_DEFAULT_PLAN',
+      `'${e.STEPWISE_DEFAULT_PLAN}' is not a plan; use one of ${Object.keys(plans).join(', ')} or define it in STEPWISE_PLANS`,
+    );
+  }
   const dataDir = path.resolve(e.STEPWISE_DATA_DIR);
   let database: DatabaseTarget = { kind: 'sqlite', path: path.join(dataDir, 'stepwise.db') };
   if (e.STEPWISE_DATABASE_URL?.startsWith('sqlite:')) {
@@ -105,5 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
     smtpUrl: e.SMTP_URL ?? null,
     emailFrom: e.STEPWISE_EMAIL_FROM,
     logLevel: e.LOG_LEVEL,
+    plans,
+    defaultPlan: e.STEPWISE_DEFAULT_PLAN,
   };
 }

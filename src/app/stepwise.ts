@@ -11,7 +11,11 @@ import { Worker } from '../engine/worker.js';
 import { ensureDefaultOrg } from '../services/bootstrap.js';
 import { DeliveryService } from '../services/delivery-service.js';
 import { EventService } from '../services/event-service.js';
+import { InstanceService } from '../services/instance-service.js';
 import { KeyService } from '../services/key-service.js';
+import { CreditService } from '../services/credit-service.js';
+import { PlanService } from '../services/plan-service.js';
+import { RateLimitService } from '../services/rate-limit-service.js';
 import { ReportService } from '../services/report-service.js';
 import { RunService } from '../services/run-service.js';
 import { ScheduleService } from '../services/schedule-service.js';
@@ -40,6 +44,14 @@ export interface Stepwise {
   secrets: SecretService;
   keys: KeyService;
   reports: ReportService;
+  /** Plans of orgs and the run pre-flight checks. */
+  plans: PlanService;
+  /** Credit balance, ledger and grants per org. */
+  credits: CreditService;
+  /** Per-key rate limits: REST calls them per request, MCP per `tools/call`. */
+  rateLimits: RateLimitService;
+  /** Assistant instances (document 001), with smart renaming. */
+  instances: InstanceService;
   /** Run-result callbacks: signing secret, deliveries of a run. */
   deliveries: DeliveryService;
   defaultOrgId: string;
@@ -80,18 +92,19 @@ export async function createStepwise(
     saved: async (workflow) => void (await schedules.syncFromWorkflow(workflow)),
     deleted: (orgId, workflowId) => schedules.workflowDeleted(orgId, workflowId),
   });
-  const runs = new RunService(store, workflows, clock);
+  const plans = new PlanService(store, clock, config.plans, config.defaultPlan);
+  const runs = new RunService(store, workflows, clock, plans);
   const events = new EventService(store, clock, runs);
   const box = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir));
   const secrets = new SecretService(store, box, clock);
   const deliveries = new DeliveryService(store, box, clock);
-  const keys = new KeyService(store, clock);
+  const keys = new KeyService(store, clock, plans);
   const stopHearingRevocations = await store.listen({
     runsAvailable: () => undefined,
     cancelRequested: () => undefined,
     keysRevoked: () => keys.forgetAuthenticated(),
   });
-  const { org, site } = await ensureDefaultOrg(store, clock);
+  const { org, site } = await ensureDefaultOrg(store, clock, plans.plan(config.defaultPlan));
   const toolSettings: ToolSettings = {
     allowPrivateNetwork: config.allowPrivateNetwork,
     llm: config.llm,
@@ -128,7 +141,14 @@ export async function createStepwise(
     secrets,
     keys,
     reports: new ReportService(store, workflows, clock),
+    instances: new InstanceService(store, clock, {
+      llm: config.llm,
+      onNamingFallback: (error) => logger.warn({ err: error }, 'instance naming fell back to keywords'),
+    }),
     deliveries,
+    plans,
+    credits: new CreditService(store, clock),
+    rateLimits: new RateLimitService(store, clock),
     defaultOrgId: org.id,
     defaultSiteId: site.id,
     worker: null,

@@ -40,6 +40,8 @@ export async function openBenchStepwise(
     STEPWISE_DATA_DIR: dataDir,
     STEPWISE_SQLITE_SYNCHRONOUS: options.sqliteSynchronous ?? 'FULL',
     LOG_LEVEL: 'silent',
+    // The engine's own speed: no concurrency cap or credits (credit_cost 0 skips the ledger anyway).
+    STEPWISE_DEFAULT_PLAN: 'unlimited',
     ...(options.backend === 'postgres' ? { STEPWISE_DATABASE_URL: options.databaseUrl } : {}),
   });
   config.worker = { concurrency: options.concurrency, leaseMs: 30_000, pollMs: 1000, shutdownGraceMs: 5000 };

@@ -5,6 +5,7 @@ import { loadConfig } from '../app/config.js';
 import { createStepwise, type Stepwise } from '../app/stepwise.js';
 import { StepwiseError } from '../domain/errors.js';
 import { openStore } from '../store/open-store.js';
+import { runCreditsCommand } from './credits-command.js';
 import { runKeysCommand } from './keys-command.js';
 import { runWorkflowFile } from './run-command.js';
 
@@ -20,6 +21,11 @@ const USAGE = `usage: stepwise <command>
   keys revoke ID
                         manage API keys (scopes: workflows:read, workflows:write,
                         instances:read, instances:write, events:write, admin)
+  credits grant --org NAME N [--reason TEXT]
+  credits balance --org NAME [--json]
+                        add credits to an org; show its balance and recent ledger
+  mcp [--worker]        the MCP tools over stdio for the key in STEPWISE_API_KEY
+                        (--worker also executes runs in this process)
   run <workflow.json> [--input JSON] [--wait]
                         save the file as a workflow, start a run; --wait runs it here,
                         printing each step, and exits 1 when the run fails
@@ -77,10 +83,12 @@ function parseCommandLine(argv: string[]) {
       options: {
         input: { type: 'string' },
         wait: { type: 'boolean', default: false },
+        worker: { type: 'boolean', default: false },
         org: { type: 'string' },
         site: { type: 'string' },
         scopes: { type: 'string' },
         name: { type: 'string' },
+        reason: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
@@ -129,6 +137,11 @@ async function main(argv: string[]): Promise<number> {
       stopOnSignals(() => stepwise.close());
       return -1;
     }
+    case 'mcp': {
+      // Loaded here: only this command needs the MCP SDK. Logs go to stderr, stdout is JSON-RPC.
+      const { runMcpOverStdio } = await import('../mcp/stdio-server.js');
+      return runMcpOverStdio(config, { apiKey: process.env.STEPWISE_API_KEY, worker: values.worker });
+    }
     case 'run': {
       const file = rest[0];
       if (!file) {
@@ -143,6 +156,14 @@ async function main(argv: string[]): Promise<number> {
           wait: values.wait ?? false,
           out,
         });
+      } finally {
+        await stepwise.close();
+      }
+    }
+    case 'credits': {
+      const stepwise = await createStepwise({ ...config, logLevel: 'warn' });
+      try {
+        return await runCreditsCommand(stepwise, rest, values, out);
       } finally {
         await stepwise.close();
       }

@@ -179,3 +179,22 @@ export interface EventRecord {
 }
 
 export type { WorkflowDefinition };
+
+export const CREDIT_ENTRY_KINDS = ['grant', 'reserve', 'consume', 'release'] as const;
+export type CreditEntryKind = (typeof CREDIT_ENTRY_KINDS)[number];
+
+/**
+ * One movement of an org's credits. The balance is the sum of `amount` over the org's
+ * entries: a grant adds, a reserve (when a run is accepted) subtracts the run's cost, a
+ * release (the run failed or was cancelled) adds it back, and a consume (the run
+ * completed) is a 0-amount record that the reserved credits were spent.
+ */
+export interface CreditEntry {
+  id: string;
+  org_id: string;
+  run_id: string | null;
+  kind: CreditEntryKind;
+  amount: number;
+  reason: string | null;
+  created_at: Millis;
+}

@@ -1,24 +1,39 @@
 import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import type { Org, Site } from '../domain/model.js';
+import type { Plan } from '../domain/plan.js';
+import { grantEntry } from './credit-service.js';
 import type { Store } from '../store/store.js';
 
 export const DEFAULT_ORG_NAME = 'default';
 export const DEFAULT_SITE_NAME = 'default';
 
 /** Makes sure org `default` and its site `default` exist, for a first start on an empty database. */
-export async function ensureDefaultOrg(store: Store, clock: Clock): Promise<{ org: Org; site: Site }> {
-  const org = await ensureOrg(store, clock, DEFAULT_ORG_NAME);
+export async function ensureDefaultOrg(
+  store: Store,
+  clock: Clock,
+  plan?: Plan,
+): Promise<{ org: Org; site: Site }> {
+  const org = await ensureOrg(store, clock, DEFAULT_ORG_NAME, plan);
   const site = await ensureSite(store, clock, org.id, DEFAULT_SITE_NAME);
   return { org, site };
 }
 
-export async function ensureOrg(store: Store, clock: Clock, name: string): Promise<Org> {
+/**
+ * The org called `name`, created when missing on `plan` (default: `free`, without a
+ * grant), with the plan's `monthly_credits` as its first ledger grant in the same transaction.
+ */
+export async function ensureOrg(store: Store, clock: Clock, name: string, plan?: Plan): Promise<Org> {
   const existing = await store.getOrgByName(name);
   if (existing) return existing;
-  const org: Org = { id: newId('org'), name, plan: 'free', created_at: clock.now() };
+  const now = clock.now();
+  const org: Org = { id: newId('org'), name, plan: plan?.name ?? 'free', created_at: now };
+  const grant =
+    plan && plan.monthly_credits > 0
+      ? grantEntry(org.id, plan.monthly_credits, `initial grant of the '${plan.name}' plan`, now)
+      : undefined;
   try {
-    await store.createOrg(org);
+    await store.createOrg(org, grant);
     return org;
   } catch (error) {
     // Another process created it between our read and write.

@@ -6,6 +6,7 @@ import type { ApiKeyRecord } from '../domain/model.js';
 import { isScope, SCOPES, type Principal, type Scope } from '../domain/scopes.js';
 import type { Store } from '../store/store.js';
 import { ensureOrg, ensureSite } from './bootstrap.js';
+import type { PlanService } from './plan-service.js';
 
 /** A key as shown once, when it is created. */
 export interface CreatedKey {
@@ -39,6 +40,8 @@ export class KeyService {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    /** The plans new orgs are created on; without it, `free` with no grant. */
+    private readonly plans?: PlanService,
   ) {}
 
   /**
@@ -51,12 +54,21 @@ export class KeyService {
     scopes: string[];
     name?: string;
     presetKey?: string;
+    /** The plan of the org when this creates it (default: the configured default plan). */
+    plan?: string;
   }): Promise<CreatedKey> {
     const scopes = parseScopes(options.scopes);
     if (options.presetKey !== undefined && options.presetKey.length < MIN_KEY_LENGTH) {
       throw validationError('key', `key: a chosen key needs at least ${MIN_KEY_LENGTH} characters`);
     }
-    const org = await ensureOrg(this.store, this.clock, options.orgName);
+    const plan = this.plans?.plan(options.plan ?? this.plans.defaultPlan);
+    if (options.plan !== undefined && this.plans && !this.plans.plans[options.plan]) {
+      throw validationError(
+        'plan',
+        `plan: '${options.plan}' is not one of ${Object.keys(this.plans.plans).join(', ')}`,
+      );
+    }
+    const org = await ensureOrg(this.store, this.clock, options.orgName, plan);
     const site = await ensureSite(this.store, this.clock, org.id, options.siteName ?? 'default');
     const key = options.presetKey ?? `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
     const record: ApiKeyRecord = {

@@ -3,7 +3,8 @@ import { notFound, StepwiseError, validationError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { RunEventRecord, RunRecord, RunStepRecord, RunTrigger } from '../domain/model.js';
 import { RUN_STATUSES, type RunStatus } from '../domain/run-state.js';
-import type { Store } from '../store/store.js';
+import { RunAdmissionRefused, type Store } from '../store/store.js';
+import type { PlanService } from './plan-service.js';
 import type { WorkflowService } from './workflow-service.js';
 
 export interface StartRunOptions {
@@ -29,9 +30,17 @@ export class RunService {
     private readonly store: Store,
     private readonly workflows: WorkflowService,
     private readonly clock: Clock,
+    /** Plans, credits and concurrency; without it (tests of other rules) nothing is checked. */
+    private readonly plans?: PlanService,
   ) {}
 
-  /** Starts a run of the workflow's current version. @returns the run and whether this call created it. */
+  /**
+   * Starts a run, after document 003's pre-flight checks: the workflow exists (404),
+   * its plan allows it (403 PLAN_ACCESS_DENIED), the org is under its concurrency cap
+   * (429 CONCURRENCY_LIMIT) and has the credits (402 INSUFFICIENT_CREDITS), which are
+   * reserved atomically with the insert. Every start goes through here: REST, MCP,
+   * schedules, event triggers and sub-workflows.
+   * of the workflow's current version. @returns the run and whether this call created it. */
   async start(
     orgId: string,
     workflowRef: string,
@@ -55,6 +64,9 @@ export class RunService {
     ) {
       throw validationError('idempotency_key', 'idempotency_key: between 1 and 255 characters');
     }
+    const { plan, admission } = this.plans
+      ? await this.plans.admission(orgId, workflow)
+      : { plan: null, admission: undefined };
     const now = this.clock.now();
     const id = newId('run');
     const run: RunRecord = {
@@ -69,7 +81,7 @@ export class RunService {
       idempotency_key: options.idempotency_key ?? null,
       parent_run_id: options.parent_run_id ?? null,
       trigger: options.trigger ?? { type: 'api' },
-      credits_reserved: 0,
+      credits_reserved: admission?.credits ?? 0,
       credits_consumed: 0,
       created_at: now,
       status: 'pending',
@@ -92,15 +104,21 @@ export class RunService {
       deadline_at: null,
       updated_at: now,
     };
-    return this.store.insertRun({
-      run,
-      event: {
-        run_id: id,
-        type: 'run.created',
-        data: { workflow_version: workflow.version, trigger: run.trigger },
-        at: now,
-      },
-    });
+    const event = {
+      run_id: id,
+      type: 'run.created' as const,
+      data: { workflow_version: workflow.version, trigger: run.trigger },
+      at: now,
+    };
+    if (!admission) return this.store.insertRun({ run, event });
+    try {
+      return await this.store.insertRun({ run, event, admission });
+    } catch (error) {
+      if (error instanceof RunAdmissionRefused && this.plans && plan) {
+        throw this.plans.refusal(error, plan, workflow);
+      }
+      throw error;
+    }
   }
 
   async get(orgId: string, runId: string): Promise<RunRecord> {

@@ -1,5 +1,6 @@
 import type {
   ApiKeyRecord,
+  CreditEntry,
   EventRecord,
   Millis,
   Org,
@@ -14,6 +15,8 @@ import type {
 } from '../domain/model.js';
 import type { RunStatus } from '../domain/run-state.js';
 import type { DeliveryStore } from './delivery-store.js';
+import type { LimitStore } from './limit-store.js';
+import type { InstanceStore } from './instance-store.js';
 import type { ReportStore } from './report-store.js';
 import type { ScheduleStore } from './schedule-store.js';
 
@@ -32,6 +35,34 @@ export interface RunCheckpoint {
 export interface NewRun {
   run: RunRecord;
   event: RunEventInput;
+  /**
+   * Checks made in the transaction that inserts the run, so concurrent starts cannot
+   * overshoot them. Absent: none (the fast path). A refusal throws `RunAdmissionRefused`.
+   */
+  admission?: RunAdmission;
+}
+
+/** What `insertRun` checks and reserves atomically with the insert. */
+export interface RunAdmission {
+  /** Refuse when the org already has this many pending + running runs; null = no cap. */
+  max_concurrent_runs: number | null;
+  /**
+   * Credits to reserve (`run.credits_reserved` must equal it): refused when the org's
+   * balance is lower, else a `reserve` ledger entry of −credits is written. 0 = no ledger.
+   */
+  credits: number;
+}
+
+/** Thrown by `insertRun` when its admission checks fail; nothing was written. */
+export class RunAdmissionRefused extends Error {
+  constructor(
+    readonly reason: 'concurrency' | 'credits',
+    /** The org's pending + running runs (concurrency) or credit balance (credits). */
+    readonly value: number,
+  ) {
+    super(`run refused: ${reason} (${value})`);
+    this.name = 'RunAdmissionRefused';
+  }
 }
 
 export interface RunListFilter {
@@ -70,12 +101,17 @@ export interface Store {
   readonly deliveries: DeliveryStore;
   /** Run aggregates for summaries and reports. */
   readonly reports: ReportStore;
+  /** Credit ledger and rate-limit counters. */
+  readonly limits: LimitStore;
+  /** Assistant instances (document 001). */
+  readonly instances: InstanceStore;
   migrate(): Promise<void>;
   close(): Promise<void>;
   /** Subscribes to wake-ups; the returned function unsubscribes. */
   listen(signals: StoreSignals): Promise<() => Promise<void>>;
 
-  createOrg(org: Org): Promise<void>;
+  /** Inserts the org and, in the same transaction, its first credit `grant` when given. */
+  createOrg(org: Org, grant?: CreditEntry): Promise<void>;
   getOrg(id: string): Promise<Org | null>;
   getOrgByName(name: string): Promise<Org | null>;
   createSite(site: Site): Promise<void>;
@@ -113,7 +149,9 @@ export interface Store {
   /**
    * Inserts a run and its first event. With an `idempotency_key` already used in the
    * org, nothing is inserted and the existing run is returned with `created: false`.
-   * Signals `runsAvailable` when the run is claimable.
+   * Signals `runsAvailable` when the run is claimable. With `admission`, the concurrency
+   * cap and the credit balance are checked and the credits reserved in the same
+   * transaction (refusals throw `RunAdmissionRefused`).
    */
   insertRun(newRun: NewRun): Promise<{ run: RunRecord; created: boolean }>;
   getRun(orgId: string | null, id: string): Promise<RunRecord | null>;
@@ -131,7 +169,11 @@ export interface Store {
   loadStepOutputs(runIds: string[]): Promise<Map<string, Record<string, unknown>>>;
   /** Extends the leases `owner` still holds; runs missing from the answer were lost. */
   renewLeases(owner: string, runIds: string[], leaseMs: number, now: Millis): Promise<LeaseRenewal[]>;
-  /** Applies many checkpoints in one transaction (group commit). `result[i]` is false when checkpoint i lost its lease. */
+  /**
+   * Applies many checkpoints in one transaction (group commit). `result[i]` is false when checkpoint i lost its lease.
+   * A run that becomes final with `credits_reserved > 0` gets its `consume` (completed,
+   * partial_complete: amount 0, `credits_consumed` set) or `release` (+reserved) entry here.
+   */
   checkpointRuns(checkpoints: RunCheckpoint[]): Promise<boolean[]>;
   /** Hands runs back unchanged but claimable at `now` (graceful shutdown). */
   releaseLeases(owner: string, runIds: string[], now: Millis): Promise<void>;
@@ -140,7 +182,8 @@ export interface Store {
 
   /**
    * Cancels the run at once when no live lease holds it (pending, waiting, or its worker
-   * died): status cancelled, finished, lease cleared, `events` written, a waiting parent woken.
+   * died): status cancelled, finished, lease cleared, `events` written, a waiting parent woken,
+   * reserved credits released.
    * Otherwise sets `cancel_requested` and signals `cancelRequested`.
    * @returns the run after the change, or null when it does not exist or already finished.
    */

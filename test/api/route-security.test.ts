@@ -8,7 +8,7 @@ import { json, startApiHarness, type ApiHarness } from '../support/api-harness.j
 // and checked against the routes the app really serves, so a new route cannot slip past it.
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-type ObjectKind = 'workflow' | 'run' | 'schedule' | 'key' | 'secret';
+type ObjectKind = 'workflow' | 'run' | 'schedule' | 'key' | 'secret' | 'org';
 type Headers = Record<string, string>;
 
 /** One org's objects, each carrying a marker that must never show up in another org's answers. */
@@ -47,9 +47,10 @@ interface RouteSpec {
    * - default: 404, none of the object's data, nothing changed;
    * - `placeholder`: a 501 route that reads nothing: the same 501 its owner gets;
    * - `namespace`: the name is per org (secrets): the other org writes its own secret;
-   * - `operator`: key management, which spans every org (see the admin test below).
+   * - `operator`: key management, which spans every org (see the admin test below);
+   * - `action`: document 000's 404 `UNKNOWN_ACTION`, listing the caller's own actions.
    */
-  crossOrg?: 'placeholder' | 'namespace' | 'operator';
+  crossOrg?: 'placeholder' | 'namespace' | 'operator' | 'action';
 }
 
 const read: Scope = 'workflows:read';
@@ -202,6 +203,24 @@ const ROUTES: RouteSpec[] = [
     crossOrg: 'operator',
   },
   { method: 'GET', path: '/v1/admin/keys', scope: 'admin', ok: 200, crossOrg: 'operator' },
+  // src/api/v1/credit-routes.ts
+  {
+    method: 'GET',
+    path: '/v1/admin/orgs/{id}/credits',
+    scope: 'admin',
+    ok: 200,
+    object: 'org',
+    crossOrg: 'operator',
+  },
+  {
+    method: 'POST',
+    path: '/v1/admin/orgs/{id}/credits',
+    scope: 'admin',
+    ok: 201,
+    object: 'org',
+    body: () => ({ amount: 5, reason: 'matrix' }),
+    crossOrg: 'operator',
+  },
   {
     method: 'DELETE',
     path: '/v1/admin/keys/{id}',
@@ -220,6 +239,24 @@ const ROUTES: RouteSpec[] = [
     crossOrg: 'namespace',
   },
   { method: 'GET', path: '/v1/secrets', scope: read, ok: 200, listing: (f) => f.secretName },
+  // src/api/action/action-routes.ts (document 000): the action is a workflow's slug (or id)
+  {
+    method: 'POST',
+    path: '/api/workflow/{action}',
+    scope: write,
+    ok: 201,
+    object: 'workflow',
+    body: () => ({ lead_id: 'matrix' }),
+    crossOrg: 'action',
+  },
+  // src/api/instances/instance-routes.ts (document 001): the scope follows the body's action
+  {
+    method: 'POST',
+    path: '/api/agents/tools/instance',
+    scope: 'instances:write',
+    ok: 201,
+    body: () => ({ action: 'create', activity: 'Matrix made' }),
+  },
 ];
 
 /** Routes served without a key, on purpose. `documented`: listed in /openapi.json. */
@@ -233,6 +270,14 @@ const PUBLIC: { method: Method; path: string; documented: boolean; status: numbe
 ];
 /** @fastify/swagger-ui's pages and assets. */
 const DOCS_PREFIX = '/docs';
+
+/**
+ * The MCP endpoints (Streamable HTTP) authenticate with the same keys themselves and answer
+ * in JSON-RPC; their tools' scopes and limits are tested in test/mcp.
+ */
+const MCP: { method: Method; path: string }[] = ['/mcp', '/api/mcp-app'].flatMap((path) =>
+  (['GET', 'POST', 'DELETE'] as Method[]).map((method) => ({ method, path })),
+);
 
 let h: ApiHarness;
 let otherKey: string;
@@ -317,6 +362,8 @@ function idOf(kind: ObjectKind, f: Fixture): string {
       return f.keyId;
     case 'secret':
       return f.secretName;
+    case 'org':
+      return f.orgId;
   }
 }
 
@@ -408,9 +455,23 @@ describe('the route table', () => {
     const ours = served.filter(
       (route) => !route.startsWith('HEAD ') && !route.split(' ')[1]!.startsWith(DOCS_PREFIX),
     );
-    const expected = [...ROUTES, ...PUBLIC].map((route) => label(route.method, route.path));
+    const expected = [...ROUTES, ...PUBLIC, ...MCP].map((route) => label(route.method, route.path));
     expect(ours.sort()).toEqual(expected.sort());
     expect(served.some((route) => route.startsWith(`GET ${DOCS_PREFIX}`))).toBe(true);
+  });
+
+  it('the MCP endpoints refuse a request without a valid key with 401', async () => {
+    for (const route of MCP) {
+      for (const headers of [{}, { authorization: 'Bearer sk_live_not_a_key' }]) {
+        const response = await h.app.inject({
+          method: route.method,
+          url: route.path,
+          headers: { ...headers, 'content-type': 'application/json' },
+          payload: route.method === 'POST' ? { jsonrpc: '2.0', id: 1, method: 'tools/list' } : undefined,
+        });
+        expect(response.statusCode, label(route.method, route.path)).toBe(401);
+      }
+    }
   });
 
   it('the public routes answer without a key', async () => {
@@ -517,6 +578,21 @@ describe.each(ROUTES)('$method $path', (route) => {
         const response = await call(route, f, bearer(otherKey), { url: urlOf(route, f, ref) });
         const what = `other org → ${ref}`;
         expectError(response, 404, 'NOT_FOUND', what);
+        expectNoLeak(response, f, ref, what);
+        expect(await snapshot(f.orgId), what).toEqual(before);
+      }
+    });
+  }
+
+  if (route.crossOrg === 'action') {
+    it("another org's key naming this org's workflow as the action → 404 UNKNOWN_ACTION, nothing changed", async () => {
+      const f = await makeFixture('default');
+      for (const ref of [f.workflowId, f.workflowSlug]) {
+        const before = await snapshot(f.orgId);
+        const response = await call(route, f, bearer(otherKey), { url: urlOf(route, f, ref) });
+        const what = `other org → ${ref}`;
+        expect(response.statusCode, what).toBe(404);
+        expect(json(response), what).toMatchObject({ success: false, error: { code: 'UNKNOWN_ACTION' } });
         expectNoLeak(response, f, ref, what);
         expect(await snapshot(f.orgId), what).toEqual(before);
       }

@@ -32,6 +32,8 @@ beforeEach(async () => {
     STEPWISE_DATA_DIR: dataDir,
     STEPWISE_SQLITE_SYNCHRONOUS: 'NORMAL',
     LOG_LEVEL: 'silent',
+    // Catch-up fires more runs at once than the free plan's concurrency cap.
+    STEPWISE_DEFAULT_PLAN: 'unlimited',
   });
   config.worker = { concurrency: 8, leaseMs: 60_000, pollMs: 20, shutdownGraceMs: 200 };
   stepwise = await createStepwise(config, { clock, logger: pino({ level: 'silent' }) });

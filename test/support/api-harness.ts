@@ -6,8 +6,8 @@ export interface ApiHarness extends Harness {
   app: FastifyInstance;
   /** An admin key of org `default`. */
   adminKey: string;
-  /** Creates a key in `org` (default: `default`) with the given scopes. */
-  key(scopes: string[], org?: string): Promise<string>;
+  /** Creates a key in `org` (default: `default`) with the given scopes; a new org gets `plan` (default: the harness's). */
+  key(scopes: string[], org?: string, plan?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -21,8 +21,8 @@ export async function startApiHarness(options: Parameters<typeof startHarness>[0
     ...harness,
     app,
     adminKey: admin.key,
-    async key(scopes, org = 'default') {
-      return (await harness.stepwise.keys.create({ orgName: org, scopes })).key;
+    async key(scopes, org = 'default', plan) {
+      return (await harness.stepwise.keys.create({ orgName: org, scopes, plan })).key;
     },
     async close() {
       await app.close();

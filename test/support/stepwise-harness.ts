@@ -26,6 +26,11 @@ export async function startHarness(
     worker?: boolean;
     env?: Record<string, string>;
     clock?: Clock;
+    /**
+     * The plan of org `default` and of orgs keys create (STEPWISE_DEFAULT_PLAN). Default
+     * `unlimited`, so tests of other things meet no plan limits; limit tests choose `free`.
+     */
+    plan?: string;
   } = {},
 ): Promise<Harness> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'stepwise-test-'));
@@ -34,6 +39,7 @@ export async function startHarness(
     STEPWISE_ALLOW_PRIVATE_NETWORK: '1',
     STEPWISE_SQLITE_SYNCHRONOUS: 'NORMAL',
     LOG_LEVEL: 'silent',
+    STEPWISE_DEFAULT_PLAN: overrides.plan ?? 'unlimited',
     ...(overrides.databaseUrl ? { STEPWISE_DATABASE_URL: overrides.databaseUrl } : {}),
     ...overrides.env,
   });

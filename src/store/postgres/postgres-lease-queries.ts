@@ -11,6 +11,7 @@ import {
   withTransaction,
 } from './postgres-rows.js';
 import { runCallbacksInsertSql } from './postgres-delivery-queries.js';
+import { runCreditsSettleSql } from './postgres-limit-queries.js';
 
 /** The channel a transaction notifies when it made runs claimable; the payload is empty so notifications coalesce. */
 export const RUNS_CHANNEL = 'stepwise_runs';
@@ -129,18 +130,20 @@ const PROGRESS_TYPES = Object.entries(PROGRESS_COLUMN_TYPES)
 // One statement, so a batch costs one round trip and one commit whatever its size.
 // Steps and events are written only for runs whose lease check passed (`cp` names the
 // checkpoint's run); a waiting parent is woken only by a child whose update succeeded.
-// A run that became final gets its callback deliveries here (see runCallbacksInsertSql).
+// A run that became final gets its callback deliveries and its credit settlement here
+// (see runCallbacksInsertSql, runCreditsSettleSql).
 // Workers are notified when a parent wakes, and when a run leaves its worker still
 // runnable (a retry or a delay), so every worker re-arms its wake-up timer.
 // The owner test is IS NOT DISTINCT FROM so the planner cannot join on it: a batch has
 // one owner, and a merge join on that key compared every run with every other (n²).
 const CHECKPOINT_SQL = `
 WITH progress AS (
-  UPDATE runs SET ${PROGRESS_SET}
+  UPDATE runs SET ${PROGRESS_SET}, credits_consumed = CASE WHEN v.status IN ('completed', 'partial_complete')
+    THEN runs.credits_reserved ELSE runs.credits_consumed END
   FROM jsonb_to_recordset($1::jsonb) AS v(id text, owner text, ${PROGRESS_TYPES})
   WHERE runs.id = v.id AND runs.lease_owner IS NOT DISTINCT FROM v.owner
   RETURNING runs.id, runs.status, runs.available_at, runs.lease_owner, runs.org_id, runs.workflow_id,
-    runs.finished_at, runs.updated_at
+    runs.finished_at, runs.updated_at, runs.credits_reserved
 ), steps AS (
   INSERT INTO run_steps (id, run_id, step_id, step_index, attempt, tool, status, input, output, error, started_at, finished_at)
   SELECT s.id, s.run_id, s.step_id, s.step_index, s.attempt, s.tool, s.status, COALESCE(s.input, 'null'::jsonb),
@@ -157,6 +160,7 @@ WITH progress AS (
   WHERE e.cp IN (SELECT id FROM progress)
   ORDER BY e.ord
 ), callbacks AS (${runCallbacksInsertSql('progress')}
+), credits AS (${runCreditsSettleSql('progress')}
 ), parents AS (
   UPDATE runs SET available_at = w.at, wait_run_id = NULL, updated_at = w.at
   FROM jsonb_to_recordset($4::jsonb) AS w(parent text, child text, at bigint)

@@ -125,6 +125,8 @@ CREATE INDEX runs_org_workflow_created_idx ON runs (org_id, workflow_id, created
 CREATE INDEX runs_org_created_idx ON runs (org_id, created_at);
 CREATE INDEX runs_org_wait_event_idx ON runs (org_id, wait_event_type) WHERE wait_event_type IS NOT NULL;
 CREATE INDEX runs_lease_owner_idx ON runs (lease_owner) WHERE lease_owner IS NOT NULL;
+-- Counts an org's unfinished runs for its plan's concurrency cap without reading its history.
+CREATE INDEX runs_org_active_idx ON runs (org_id) WHERE status IN ('pending', 'running');
 
 CREATE TABLE run_steps (
   id TEXT PRIMARY KEY,
@@ -243,10 +245,20 @@ CREATE TABLE credit_ledger (
   run_id TEXT,
   kind TEXT NOT NULL CHECK (kind IN ('grant', 'reserve', 'consume', 'release')),
   amount BIGINT NOT NULL,
+  reason TEXT,
   created_at BIGINT NOT NULL
 );
-CREATE INDEX credit_ledger_org_idx ON credit_ledger (org_id);
+-- Covers the balance (SUM(amount) of an org) and the org's ledger listing.
+CREATE INDEX credit_ledger_org_idx ON credit_ledger (org_id, created_at, amount);
 CREATE UNIQUE INDEX credit_ledger_run_kind_key ON credit_ledger (run_id, kind) WHERE run_id IS NOT NULL;
+
+-- Fixed one-minute rate-limit windows per key and kind of call; UPSERT … RETURNING counts atomically.
+CREATE TABLE rate_limits (
+  key TEXT NOT NULL,
+  window_start BIGINT NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (key, window_start)
+);
 `,
   },
 ];

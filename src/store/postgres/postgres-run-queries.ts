@@ -8,7 +8,7 @@ import type {
   RunStepRecord,
 } from '../../domain/model.js';
 import { isFinalStatus } from '../../domain/run-state.js';
-import type { NewRun, RunListFilter } from '../store.js';
+import type { NewRun, RunAdmission, RunListFilter } from '../store.js';
 import { RUNS_CHANNEL } from './postgres-lease-queries.js';
 import {
   fromRow,
@@ -21,6 +21,7 @@ import {
   withTransaction,
 } from './postgres-rows.js';
 import { enqueueRunCallbacks } from './postgres-delivery-queries.js';
+import { checkAdmission, lockOrg, reserveRunCredits, settleRunCredits } from './postgres-limit-queries.js';
 
 /** The channel a cancel request is announced on; the payload is the run id. */
 export const CANCEL_CHANNEL = 'stepwise_cancel';
@@ -55,6 +56,39 @@ export async function insertRun(
   );
   const row = rows[0] ?? (await findByIdempotencyKey(db, run));
   return { run: fromRow.run(row), created: row.created === true };
+}
+
+/**
+ * `insertRun` with admission checks: in one transaction, lock the org row, return the run
+ * already holding the idempotency key if any, check the concurrency cap and the balance,
+ * insert the run and reserve its credits. Refusals throw `RunAdmissionRefused`.
+ */
+export async function insertAdmittedRun(
+  pool: pg.Pool,
+  newRun: NewRun & { admission: RunAdmission },
+): Promise<{ run: RunRecord; created: boolean }> {
+  const { run, admission } = newRun;
+  return withTransaction(pool, async (client) => {
+    await checkAdmissionLocked(client, run, admission);
+    const result = await insertRun(client, newRun);
+    if (result.created && admission.credits > 0) {
+      await reserveRunCredits(client, run.org_id, run.id, admission.credits, run.created_at);
+    }
+    return result;
+  });
+}
+
+async function checkAdmissionLocked(client: pg.PoolClient, run: RunRecord, admission: RunAdmission) {
+  await lockOrg(client, run.org_id);
+  if (run.idempotency_key !== null) {
+    const { rows } = await client.query(`SELECT 1 FROM runs WHERE org_id = $1 AND idempotency_key = $2`, [
+      run.org_id,
+      run.idempotency_key,
+    ]);
+    // A replay of an accepted start is answered by insertRun with the first run, unchecked.
+    if (rows.length > 0) return;
+  }
+  await checkAdmission(client, run.org_id, admission);
 }
 
 // The statement's snapshot predates a concurrent insert it waited for on the unique
@@ -165,7 +199,10 @@ export async function cancelRun(
         );
     // A run cancelled while no worker held it never reaches the engine's final checkpoint,
     // so its callbacks are queued here, in the same transaction.
-    if (!leased) await enqueueRunCallbacks(client, [runId]);
+    if (!leased) {
+      await enqueueRunCallbacks(client, [runId]);
+      await settleRunCredits(client, [runId]);
+    }
     return { run: fromRow.run(rows[0]), immediate: !leased };
   });
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type {
   ApiKeyRecord,
+  CreditEntry,
   EventRecord,
   Millis,
   Org,
@@ -15,6 +16,8 @@ import type {
 import type { LeaseRenewal, NewRun, RunCheckpoint, RunListFilter, Store, StoreSignals } from '../store.js';
 import * as leases from './postgres-lease-queries.js';
 import { PostgresDeliveryQueries } from './postgres-delivery-queries.js';
+import { PostgresInstanceQueries } from './postgres-instance-queries.js';
+import { insertCreditEntry, PostgresLimitQueries } from './postgres-limit-queries.js';
 import { PostgresListener } from './postgres-listener.js';
 import { PostgresReportQueries } from './postgres-report-queries.js';
 import { PostgresScheduleQueries } from './postgres-schedule-queries.js';
@@ -22,6 +25,7 @@ import { migratePostgres } from './postgres-migrations.js';
 import * as runs from './postgres-run-queries.js';
 import * as tenants from './postgres-tenant-queries.js';
 import * as workflows from './postgres-workflow-queries.js';
+import { withTransaction } from './postgres-rows.js';
 
 /** Where and how wide: `poolSize` is the number of working connections (default 10), besides the listener's. */
 export interface PostgresStoreConfig {
@@ -47,6 +51,8 @@ export class PostgresStore implements Store {
   readonly schedules: PostgresScheduleQueries;
   readonly deliveries: PostgresDeliveryQueries;
   readonly reports: PostgresReportQueries;
+  readonly instances: PostgresInstanceQueries;
+  readonly limits: PostgresLimitQueries;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -56,6 +62,8 @@ export class PostgresStore implements Store {
     this.schedules = new PostgresScheduleQueries(pool);
     this.deliveries = new PostgresDeliveryQueries(pool);
     this.reports = new PostgresReportQueries(pool);
+    this.instances = new PostgresInstanceQueries(pool);
+    this.limits = new PostgresLimitQueries(pool);
   }
 
   /** Opens a pool and checks the database answers; does not migrate. */
@@ -94,8 +102,12 @@ export class PostgresStore implements Store {
     return this.listener.subscribe(signals);
   }
 
-  createOrg(org: Org): Promise<void> {
-    return tenants.createOrg(this.pool, org);
+  createOrg(org: Org, grant?: CreditEntry): Promise<void> {
+    if (!grant) return tenants.createOrg(this.pool, org);
+    return withTransaction(this.pool, async (client) => {
+      await tenants.createOrg(client, org);
+      await insertCreditEntry(client, grant);
+    });
   }
 
   getOrg(id: string): Promise<Org | null> {
@@ -183,7 +195,11 @@ export class PostgresStore implements Store {
   }
 
   insertRun(newRun: NewRun): Promise<{ run: RunRecord; created: boolean }> {
-    return runs.insertRun(this.pool, newRun);
+    const { admission } = newRun;
+    // Without admission checks, the one-statement insert: the hot path stays one round trip.
+    return admission
+      ? runs.insertAdmittedRun(this.pool, { ...newRun, admission })
+      : runs.insertRun(this.pool, newRun);
   }
 
   getRun(orgId: string | null, id: string): Promise<RunRecord | null> {

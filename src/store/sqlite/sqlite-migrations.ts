@@ -116,6 +116,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX runs_org_created_idx ON runs (org_id, created_at);
   CREATE INDEX runs_waiting_idx ON runs (org_id, wait_event_type) WHERE wait_event_type IS NOT NULL;
   CREATE INDEX runs_lease_owner_idx ON runs (lease_owner) WHERE lease_owner IS NOT NULL;
+  -- Counts an org's unfinished runs for its plan's concurrency cap without reading its history.
+  CREATE INDEX runs_org_active_idx ON runs (org_id) WHERE status IN ('pending', 'running');
 
   CREATE TABLE run_steps (
     id TEXT PRIMARY KEY,
@@ -234,11 +236,21 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     run_id TEXT,
     kind TEXT NOT NULL CHECK (kind IN ('grant', 'reserve', 'consume', 'release')),
     amount INTEGER NOT NULL,
+    reason TEXT,
     created_at INTEGER NOT NULL
   );
-  CREATE INDEX credit_ledger_org_idx ON credit_ledger (org_id);
+  -- Covers the balance (SUM(amount) of an org) and the org's ledger listing.
+  CREATE INDEX credit_ledger_org_idx ON credit_ledger (org_id, created_at, amount);
   -- A run reserves, consumes and releases at most once each, whoever retries.
   CREATE UNIQUE INDEX credit_ledger_run_kind_idx ON credit_ledger (run_id, kind) WHERE run_id IS NOT NULL;
+
+  -- Fixed one-minute rate-limit windows per key and kind of call.
+  CREATE TABLE rate_limits (
+    key TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (key, window_start)
+  );
   `,
 ];
 

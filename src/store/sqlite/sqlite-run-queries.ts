@@ -3,6 +3,7 @@ import { isFinalStatus } from '../../domain/run-state.js';
 import type { LeaseRenewal, NewRun, RunCheckpoint, RunListFilter } from '../store.js';
 import type { SqliteConnection, StoreSignal } from './sqlite-connection.js';
 import { enqueueRunCallbacks } from './sqlite-delivery-queries.js';
+import { checkAdmission, reserveRunCredits, settleRunCredits } from './sqlite-limit-queries.js';
 import {
   RUN_CODECS,
   RUN_EVENT_CODECS,
@@ -42,7 +43,10 @@ const SQL = {
   renewLease: `UPDATE runs SET lease_expires_at = @until, available_at = @until
     WHERE id = @id AND lease_owner = @owner AND status IN ('pending', 'running')
     RETURNING id, cancel_requested`,
-  checkpoint: `UPDATE runs SET ${assignmentsSql(RUN_PROGRESS_CODECS)} WHERE id = @run_id AND lease_owner = @expected_owner`,
+  // A run ending completed or partial_complete has consumed what it reserved.
+  checkpoint: `UPDATE runs SET ${assignmentsSql(RUN_PROGRESS_CODECS)},
+    credits_consumed = CASE WHEN @status IN ('completed', 'partial_complete') THEN credits_reserved ELSE credits_consumed END
+    WHERE id = @run_id AND lease_owner = @expected_owner`,
   wakeParent: `UPDATE runs SET available_at = @at, wait_run_id = NULL, updated_at = @at
     WHERE id = @parent_id AND wait_run_id = @child_id`,
   releaseLease: `UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, available_at = ?
@@ -67,13 +71,17 @@ const toRun = (row: unknown): RunRecord => decodeRow(row, RUN_CODECS);
 export class SqliteRunQueries {
   constructor(private readonly connection: SqliteConnection) {}
 
-  insertRun({ run, event }: NewRun): Promise<{ run: RunRecord; created: boolean }> {
+  insertRun({ run, event, admission }: NewRun): Promise<{ run: RunRecord; created: boolean }> {
     return this.connection.writeSoon((signals) => {
       if (run.idempotency_key !== null) {
         const existing = this.get(SQL.runByIdempotencyKey, run.org_id, run.idempotency_key);
         if (existing !== undefined) return { run: toRun(existing), created: false };
       }
+      if (admission) checkAdmission(this.connection, run.org_id, admission);
       const inserted = toRun(this.connection.statement(SQL.insertRun).get(encodeRecord(run, RUN_CODECS)));
+      if (admission && admission.credits > 0) {
+        reserveRunCredits(this.connection, run.org_id, run.id, admission.credits, run.created_at);
+      }
       this.insertEvent(event);
       const claimable = !isFinalStatus(inserted.status) && inserted.available_at !== null;
       if (claimable) signals.push({ kind: 'runsAvailable' });
@@ -161,6 +169,7 @@ export class SqliteRunQueries {
         if (isFinalStatus(checkpoint.progress.status)) {
           const { finished_at, updated_at } = checkpoint.progress;
           enqueueRunCallbacks(this.connection, checkpoint.run_id, finished_at ?? updated_at);
+          settleRunCredits(this.connection, checkpoint.run_id, finished_at ?? updated_at);
         }
         if (checkpoint.wake_parent_run_id) {
           this.wakeParent(
@@ -204,6 +213,7 @@ export class SqliteRunQueries {
       if (!leaseIsLive) {
         const run = toRun(this.connection.statement(SQL.cancelNow).get({ id: runId, now }));
         enqueueRunCallbacks(this.connection, runId, now);
+        settleRunCredits(this.connection, runId, now);
         this.insertEvent(events.cancelled);
         if (before.parent_run_id !== null) this.wakeParent(before.parent_run_id, runId, now, signals);
         return { run, immediate: true };

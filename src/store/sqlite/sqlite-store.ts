@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { conflict } from '../../domain/errors.js';
 import type {
   ApiKeyRecord,
+  CreditEntry,
   EventRecord,
   Millis,
   Org,
@@ -30,6 +31,8 @@ import {
   insertSql,
 } from './sqlite-rows.js';
 import { SqliteDeliveryQueries } from './sqlite-delivery-queries.js';
+import { SqliteLimitQueries } from './sqlite-limit-queries.js';
+import { SqliteInstanceQueries } from './sqlite-instance-queries.js';
 import { SqliteReportQueries } from './sqlite-report-queries.js';
 import { SqliteRunQueries } from './sqlite-run-queries.js';
 import { SqliteScheduleQueries } from './sqlite-schedule-queries.js';
@@ -115,12 +118,17 @@ export class SqliteStore implements Store {
   readonly schedules: SqliteScheduleQueries;
   readonly deliveries: SqliteDeliveryQueries;
   readonly reports: SqliteReportQueries;
+  readonly instances: SqliteInstanceQueries;
+
+  readonly limits: SqliteLimitQueries;
 
   private constructor(private readonly connection: SqliteConnection) {
+    this.limits = new SqliteLimitQueries(connection);
     this.runs = new SqliteRunQueries(connection);
     this.schedules = new SqliteScheduleQueries(connection);
     this.deliveries = new SqliteDeliveryQueries(connection);
     this.reports = new SqliteReportQueries(connection);
+    this.instances = new SqliteInstanceQueries(connection);
   }
 
   /** Opens (creating when missing) the database; call `migrate()` before use. */
@@ -159,8 +167,11 @@ export class SqliteStore implements Store {
     return async () => unsubscribe();
   }
 
-  async createOrg(org: Org): Promise<void> {
-    this.run(SQL.insertOrg, encodeRecord(org, ORG_CODECS));
+  async createOrg(org: Org, grant?: CreditEntry): Promise<void> {
+    this.connection.write(() => {
+      this.run(SQL.insertOrg, encodeRecord(org, ORG_CODECS));
+      if (grant) this.limits.insertEntry(grant);
+    });
   }
 
   async getOrg(id: string): Promise<Org | null> {

@@ -1,0 +1,72 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Stepwise } from '../../app/stepwise.js';
+import { notFound } from '../../domain/errors.js';
+import { requireScope } from '../auth.js';
+
+const orgParams = z.object({ id: z.string().min(1).max(200) });
+
+/** An org by id, or by name for people typing it. */
+async function findOrg(stepwise: Stepwise, idOrName: string) {
+  const org = (await stepwise.store.getOrg(idOrName)) ?? (await stepwise.store.getOrgByName(idOrName));
+  if (!org) throw notFound('org', idOrName);
+  return org;
+}
+
+/** `GET/POST /v1/admin/orgs/{id}/credits`: an org's balance and ledger, and grants (admin scope). */
+export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise): void {
+  const app = server.withTypeProvider<ZodTypeProvider>();
+  const admin = requireScope(stepwise.keys, 'admin');
+  const tags = ['admin'];
+
+  app.get(
+    '/v1/admin/orgs/:id/credits',
+    {
+      preValidation: admin,
+      schema: {
+        tags,
+        summary: "An org's credit balance and its recent ledger (the balance is the sum of the ledger)",
+        params: orgParams,
+        querystring: z.object({
+          limit: z.coerce.number().int().min(1).max(500).default(50),
+          offset: z.coerce.number().int().min(0).default(0),
+        }),
+      },
+    },
+    async (request) => {
+      const org = await findOrg(stepwise, request.params.id);
+      const statement = await stepwise.credits.statement(org.id, request.query);
+      return {
+        org_id: org.id,
+        org: org.name,
+        plan: org.plan,
+        balance: statement.balance,
+        entries: statement.entries,
+      };
+    },
+  );
+
+  app.post(
+    '/v1/admin/orgs/:id/credits',
+    {
+      preValidation: admin,
+      schema: {
+        tags,
+        summary: 'Grant credits to an org',
+        params: orgParams,
+        body: z
+          .object({
+            amount: z.number().int().min(1).max(1_000_000_000),
+            reason: z.string().max(500).optional(),
+          })
+          .strict(),
+      },
+    },
+    async (request, reply) => {
+      const org = await findOrg(stepwise, request.params.id);
+      const balance = await stepwise.credits.grant(org.id, request.body.amount, request.body.reason ?? null);
+      return reply.code(201).send({ org_id: org.id, granted: request.body.amount, balance });
+    },
+  );
+}

@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Stepwise } from '../app/stepwise.js';
+import type { Principal } from '../domain/scopes.js';
+import { presentedKey } from '../api/auth.js';
+import { unauthenticated } from '../domain/errors.js';
+import { createMcpServer } from './mcp-server.js';
+
+/** Where MCP is served: the standard path, and document 003's own. */
+export const MCP_PATHS = ['/mcp', '/api/mcp-app'] as const;
+
+/** What the Streamable HTTP transport insists on; a JSON-only caller is served JSON all the same. */
+const ACCEPT_BOTH = 'application/json, text/event-stream';
+const SESSION_IDLE_MS = 30 * 60_000;
+const MAX_SESSIONS = 1000;
+
+interface Session {
+  transport: StreamableHTTPServerTransport;
+  server: McpServer;
+  keyId: string;
+  lastSeen: number;
+}
+
+/**
+ * Serves MCP over Streamable HTTP at `/mcp` and `/api/mcp-app`, authenticated by API key.
+ *
+ * Two modes side by side, chosen per request:
+ * - **Sessions** (spec-following clients): an `initialize` from a client that accepts SSE
+ *   opens a session; later requests carry `mcp-session-id`, GET opens the SSE stream and
+ *   DELETE ends it. A session belongs to the key that opened it.
+ * - **Stateless** (document 003's bare curl): any other POST without a session id (no
+ *   `initialize` first, no `Accept` header) gets a fresh server and transport with
+ *   `sessionIdGenerator: undefined` and `enableJsonResponse: true`: one JSON-RPC answer as
+ *   `application/json`.
+ *
+ * Sessions live in this process's memory: behind a load balancer, route a session's
+ * requests to one process (the `mcp-session-id` header), or use stateless requests.
+ */
+export function registerMcpRoutes(app: FastifyInstance, stepwise: Stepwise): void {
+  const sessions = new Map<string, Session>();
+  const sweep = setInterval(() => {
+    const idleSince = Date.now() - SESSION_IDLE_MS;
+    for (const [id, session] of sessions) if (session.lastSeen < idleSince) void closeSession(id);
+  }, 60_000);
+  sweep.unref();
+
+  const closeSession = async (id: string) => {
+    const session = sessions.get(id);
+    if (!session) return;
+    sessions.delete(id);
+    await session.transport.close().catch(() => undefined);
+    await session.server.close().catch(() => undefined);
+  };
+
+  app.addHook('preClose', async () => {
+    clearInterval(sweep);
+    await Promise.all([...sessions.keys()].map(closeSession));
+  });
+
+  const handle = async (request: FastifyRequest, reply: FastifyReply) => {
+    // Failures answer 401 in REST's JSON error shape, with the Bearer challenge MCP clients look for.
+    reply.header('WWW-Authenticate', 'Bearer');
+    const principal = await authenticate(stepwise, request);
+    reply.removeHeader('WWW-Authenticate');
+    const sessionId = request.headers['mcp-session-id'];
+    if (typeof sessionId === 'string') {
+      const session = sessions.get(sessionId);
+      // Another key's session is as unknown as an expired one.
+      if (!session || session.keyId !== principal.key_id) {
+        return sendJsonRpcError(reply, 404, -32001, 'Session not found: initialize a new session');
+      }
+      session.lastSeen = Date.now();
+      reply.hijack();
+      return session.transport.handleRequest(request.raw, reply.raw, request.body);
+    }
+    if (request.method !== 'POST') {
+      return sendJsonRpcError(reply, 405, -32000, 'Method not allowed without an mcp-session-id header', {
+        Allow: 'POST',
+      });
+    }
+    if (request.body === null || request.body === undefined) {
+      return sendJsonRpcError(reply, 400, -32700, 'Parse error: the body must be a JSON-RPC message');
+    }
+    if (isInitializeRequest(request.body) && acceptsEventStream(request.raw)) {
+      if (sessions.size >= MAX_SESSIONS) {
+        return sendJsonRpcError(reply, 503, -32000, 'Too many open MCP sessions; retry later or close one');
+      }
+      const server = createMcpServer(stepwise, principal);
+      const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => {
+          sessions.set(id, { transport, server, keyId: principal.key_id, lastSeen: Date.now() });
+        },
+        onsessionclosed: (id) => void closeSession(id),
+      });
+      transport.onclose = () => {
+        if (transport.sessionId) sessions.delete(transport.sessionId);
+      };
+      await server.connect(transport);
+      reply.hijack();
+      return transport.handleRequest(request.raw, reply.raw, request.body);
+    }
+    return handleStateless(stepwise, principal, request, reply);
+  };
+
+  for (const path of MCP_PATHS) {
+    app.route({ method: ['GET', 'POST', 'DELETE'], url: path, schema: { hide: true }, handler: handle });
+  }
+}
+
+/** One request, one server: the answer is a single `application/json` JSON-RPC response. */
+async function handleStateless(
+  stepwise: Stepwise,
+  principal: Principal,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
+  forceAccept(request.raw);
+  const server = createMcpServer(stepwise, principal);
+  const transport = new StreamableHTTPServerTransport({
+    sessionIdGenerator: undefined,
+    enableJsonResponse: true,
+  });
+  reply.raw.on('close', () => {
+    void transport.close();
+    void server.close();
+  });
+  await server.connect(transport);
+  reply.hijack();
+  await transport.handleRequest(request.raw, reply.raw, request.body);
+}
+
+async function authenticate(stepwise: Stepwise, request: FastifyRequest): Promise<Principal> {
+  const key = presentedKey(request);
+  if (!key) throw unauthenticated('send an API key as Authorization: Bearer <key> or X-API-Key: <key>');
+  return stepwise.keys.authenticate(key);
+}
+
+function acceptsEventStream(raw: IncomingMessage): boolean {
+  return (raw.headers.accept ?? '').includes('text/event-stream');
+}
+
+/**
+ * The transport answers 406 unless Accept lists both JSON and SSE. A stateless answer is
+ * always JSON, so a caller that sent no Accept (or `*\/*`, as curl and fetch do) gets it.
+ * Both views of the headers are set: the parsed object and the raw list the SDK may read.
+ */
+function forceAccept(raw: IncomingMessage): void {
+  const accept = raw.headers.accept ?? '';
+  if (accept.includes('application/json') && accept.includes('text/event-stream')) return;
+  raw.headers.accept = ACCEPT_BOTH;
+  const rawHeaders = raw.rawHeaders;
+  for (let i = rawHeaders.length - 2; i >= 0; i -= 2) {
+    if (rawHeaders[i]!.toLowerCase() === 'accept') rawHeaders.splice(i, 2);
+  }
+  rawHeaders.push('Accept', ACCEPT_BOTH);
+}
+
+function sendJsonRpcError(
+  reply: FastifyReply,
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+): FastifyReply {
+  return reply
+    .code(status)
+    .headers(headers)
+    .type('application/json')
+    .send({ jsonrpc: '2.0', id: null, error: { code, message } });
+}

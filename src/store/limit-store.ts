@@ -1,0 +1,22 @@
+import type { CreditEntry, Millis } from '../domain/model.js';
+
+/**
+ * Credits and rate-limit counters. Reserving credits is part of `Store.insertRun` and
+ * consuming or releasing them part of the checkpoint that ends a run (and of an idle
+ * cancel), so those commit with the run; this interface holds the rest.
+ */
+export interface LimitStore {
+  /** SUM(amount) of the org's ledger; 0 for an org without entries. */
+  creditBalance(orgId: string): Promise<number>;
+  /** The org's ledger, newest first. */
+  listCreditLedger(orgId: string, page: { limit: number; offset: number }): Promise<CreditEntry[]>;
+  /** Appends a grant (positive `amount`, no run). @returns the balance after it. */
+  grantCredits(entry: CreditEntry): Promise<number>;
+  /**
+   * Adds one to the counter of `key` in the window starting at `windowStart`, atomically
+   * across processes. @returns the count after this call.
+   */
+  hitRateLimit(key: string, windowStart: Millis): Promise<number>;
+  /** Deletes counters of windows that started before `before`. */
+  pruneRateLimits(before: Millis): Promise<void>;
+}

@@ -1,0 +1,117 @@
+import { newId } from '../../domain/ids.js';
+import type { CreditEntry, Millis } from '../../domain/model.js';
+import type { LimitStore } from '../limit-store.js';
+import { RunAdmissionRefused, type RunAdmission } from '../store.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+
+const SQL = {
+  insertEntry: `INSERT INTO credit_ledger (id, org_id, run_id, kind, amount, reason, created_at)
+    VALUES (@id, @org_id, @run_id, @kind, @amount, @reason, @created_at)`,
+  balance: 'SELECT COALESCE(SUM(amount), 0) AS balance FROM credit_ledger WHERE org_id = ?',
+  ledger: `SELECT * FROM credit_ledger WHERE org_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`,
+  activeRuns: `SELECT count(*) AS n FROM runs WHERE org_id = ? AND status IN ('pending', 'running')`,
+  // A final run that reserved credits: consumed (0, the reserve is spent) or released (+reserved).
+  // The NOT EXISTS keeps a run from being both consumed and released.
+  settle: `INSERT INTO credit_ledger (id, org_id, run_id, kind, amount, reason, created_at)
+    SELECT @id, org_id, id,
+      CASE WHEN status IN ('completed', 'partial_complete') THEN 'consume' ELSE 'release' END,
+      CASE WHEN status IN ('completed', 'partial_complete') THEN 0 ELSE credits_reserved END,
+      NULL, @at
+    FROM runs WHERE id = @run_id AND credits_reserved > 0
+      AND status IN ('completed', 'partial_complete', 'failed', 'cancelled')
+      AND NOT EXISTS (SELECT 1 FROM credit_ledger WHERE run_id = @run_id AND kind IN ('consume', 'release'))
+    ON CONFLICT DO NOTHING`,
+  hit: `INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)
+    ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1 RETURNING count`,
+  prune: 'DELETE FROM rate_limits WHERE window_start < ?',
+} as const;
+
+/**
+ * The admission checks of `insertRun`, run inside its write transaction (SQLite has one
+ * writer, so nothing can change the counts between this check and the insert).
+ * @throws RunAdmissionRefused
+ */
+export function checkAdmission(connection: SqliteConnection, orgId: string, admission: RunAdmission): void {
+  if (admission.max_concurrent_runs !== null) {
+    const { n } = connection.statement(SQL.activeRuns).get(orgId) as { n: number };
+    if (n >= admission.max_concurrent_runs) throw new RunAdmissionRefused('concurrency', n);
+  }
+  if (admission.credits > 0) {
+    const { balance } = connection.statement(SQL.balance).get(orgId) as { balance: number };
+    if (balance < admission.credits) throw new RunAdmissionRefused('credits', balance);
+  }
+}
+
+/** Writes the `reserve` entry of a run just inserted; same transaction as the insert. */
+export function reserveRunCredits(
+  connection: SqliteConnection,
+  orgId: string,
+  runId: string,
+  credits: number,
+  at: Millis,
+): void {
+  connection.statement(SQL.insertEntry).run({
+    id: newId('cr'),
+    org_id: orgId,
+    run_id: runId,
+    kind: 'reserve',
+    amount: -credits,
+    reason: null,
+    created_at: at,
+  });
+}
+
+/**
+ * Consumes or releases the credits of a run that has just become final. Call it inside
+ * the write transaction that made the run final, like `enqueueRunCallbacks`.
+ */
+export function settleRunCredits(connection: SqliteConnection, runId: string, at: Millis): void {
+  connection.statement(SQL.settle).run({ id: newId('cr'), run_id: runId, at });
+}
+
+const toEntry = (row: Record<string, unknown>): CreditEntry => ({
+  id: row.id as string,
+  org_id: row.org_id as string,
+  run_id: (row.run_id as string | null) ?? null,
+  kind: row.kind as CreditEntry['kind'],
+  amount: row.amount as number,
+  reason: (row.reason as string | null) ?? null,
+  created_at: row.created_at as Millis,
+});
+
+/** `LimitStore` on SQLite. */
+export class SqliteLimitQueries implements LimitStore {
+  constructor(private readonly connection: SqliteConnection) {}
+
+  /** Inserts a grant; for use inside another write transaction (org creation). */
+  insertEntry(entry: CreditEntry): void {
+    this.connection.statement(SQL.insertEntry).run(entry);
+  }
+
+  async creditBalance(orgId: string): Promise<number> {
+    return (this.connection.statement(SQL.balance).get(orgId) as { balance: number }).balance;
+  }
+
+  async listCreditLedger(orgId: string, page: { limit: number; offset: number }): Promise<CreditEntry[]> {
+    const rows = this.connection.statement(SQL.ledger).all(orgId, page.limit, page.offset);
+    return (rows as Record<string, unknown>[]).map(toEntry);
+  }
+
+  async grantCredits(entry: CreditEntry): Promise<number> {
+    return this.connection.write(() => {
+      this.insertEntry(entry);
+      return (this.connection.statement(SQL.balance).get(entry.org_id) as { balance: number }).balance;
+    });
+  }
+
+  async hitRateLimit(key: string, windowStart: Millis): Promise<number> {
+    // Joined with the other writes of this turn: one commit, not one fsync per request.
+    return this.connection.writeSoon(
+      () => (this.connection.statement(SQL.hit).get(key, windowStart) as { count: number }).count,
+    );
+  }
+
+  async pruneRateLimits(before: Millis): Promise<void> {
+    this.connection.statement(SQL.prune).run(before);
+  }
+}
