@@ -16,6 +16,7 @@ import type { ClaimedDelivery } from '../store/delivery-store.js';
 import type { Store } from '../store/store.js';
 import { USER_AGENT } from '../tools/http-support.js';
 import { describeUrl, guardedFetch } from '../tools/network-guard.js';
+import { WakeUp } from './wake-up.js';
 
 /** How a dispatcher paces, bounds and retries its sends. */
 export interface DispatcherConfig {
@@ -71,8 +72,7 @@ export class DeliveryDispatcher {
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly inflight = new Set<Promise<void>>();
   private running = false;
-  private wakeRequested = false;
-  private wake: (() => void) | null = null;
+  private readonly wakeUp = new WakeUp();
   private loopDone: Promise<void> | null = null;
 
   constructor(
@@ -102,7 +102,7 @@ export class DeliveryDispatcher {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      this.wakeRequested = false;
+      this.wakeUp.beginRound();
       const free = this.config.concurrency - this.inflight.size;
       let claimed = 0;
       if (free > 0) {
@@ -124,7 +124,7 @@ export class DeliveryDispatcher {
       if (!this.running) break;
       // A full claim suggests a backlog: claim again as soon as a slot frees up.
       if (free > 0 && claimed === free) continue;
-      await this.sleep(this.config.pollMs);
+      await this.wakeUp.sleep(this.config.pollMs);
     }
   }
 
@@ -221,23 +221,7 @@ export class DeliveryDispatcher {
   }
 
   private signal(): void {
-    this.wakeRequested = true;
-    this.wake?.();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.wakeRequested) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(finish, ms);
-      function finish(this: void) {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = null;
-        finish();
-      };
-    });
+    this.wakeUp.signal();
   }
 }
 

@@ -7,6 +7,7 @@ import { isFinalStatus } from '../domain/run-state.js';
 import { firingIdempotencyKey, planFirings, type ScheduleRecord } from '../domain/schedule.js';
 import type { ScheduleAdvance } from '../store/schedule-store.js';
 import type { Store } from '../store/store.js';
+import { WakeUp } from './wake-up.js';
 
 export interface SchedulerConfig {
   /** Longest sleep between looks for due schedules; the scheduler wakes sooner for a nearer slot. */
@@ -68,7 +69,7 @@ export class Scheduler {
   private readonly config: SchedulerConfig;
   private running = false;
   private loopDone: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
+  private readonly wakeUp = new WakeUp();
 
   constructor(
     private readonly deps: SchedulerDeps,
@@ -87,7 +88,7 @@ export class Scheduler {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.wake?.();
+    this.wakeUp.signal();
     await this.loopDone;
   }
 
@@ -117,7 +118,7 @@ export class Scheduler {
         });
       }
       if (!this.running) break;
-      await this.sleep(await this.untilNextDue());
+      await this.wakeUp.sleep(await this.untilNextDue());
     }
   }
 
@@ -129,20 +130,6 @@ export class Scheduler {
     } catch {
       return this.config.tickMs;
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(finish, ms);
-      function finish(this: void) {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = null;
-        finish();
-      };
-    });
   }
 
   /** Fires one claimed schedule; a transient failure puts it back to be retried a tick later. */
