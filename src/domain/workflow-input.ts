@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { WORKFLOW_STATUSES } from './model.js';
-import { stepSchema } from './workflow.js';
+import { concurrencySchema, stepSchema, throttleSchema } from './workflow.js';
 
 export const SLUG_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
@@ -43,6 +43,10 @@ export const workflowInputSchema = z
       .min(1)
       .max(30 * 86_400_000)
       .optional(),
+    /** Runs executing at once per rendered key; versioned with the steps. */
+    concurrency: concurrencySchema.optional(),
+    /** Run starts per period per rendered key; versioned with the steps. */
+    throttle: throttleSchema.optional(),
     trigger_config: triggerConfigSchema.default({ type: 'manual', enabled: true }),
     status: z.enum(WORKFLOW_STATUSES).default('active'),
     is_public: z.boolean().default(false),

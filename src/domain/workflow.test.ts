@@ -20,6 +20,26 @@ describe('parseWorkflowDefinition', () => {
     expect(definition.steps[0]).toEqual({ id: 'a', tool: 'log', params: {}, continue_on_error: false });
   });
 
+  it('takes concurrency and throttle, and names a bad period', () => {
+    const definition = parseWorkflowDefinition(
+      {
+        steps: [{ id: 'a', tool: 'log' }],
+        concurrency: { key: '{{ input.customer }}', limit: 2 },
+        throttle: { limit: 5, period: '1m' },
+      },
+      known,
+    );
+    expect(definition.concurrency).toEqual({ key: '{{ input.customer }}', limit: 2 });
+    expect(definition.throttle).toEqual({ limit: 5, period: '1m' });
+    const error = errorOf(() =>
+      parseWorkflowDefinition({ steps: [], throttle: { limit: 1, period: 'soon' } }, known),
+    );
+    expect(error.message).toMatch(/^throttle\.period: a period is like/);
+    expect(
+      errorOf(() => parseWorkflowDefinition({ steps: [], concurrency: { limit: 0 } }, known)).message,
+    ).toMatch(/^concurrency\.limit/);
+  });
+
   it('names the field of a bad step', () => {
     const error = errorOf(() =>
       parseWorkflowDefinition(

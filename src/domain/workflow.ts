@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { validationError } from './errors.js';
+import { parsePeriodMs } from './flow-control.js';
 
 const STEP_ID = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 
@@ -49,6 +50,25 @@ export const stepSchema = z
 export type StepDefinition = z.infer<typeof stepSchema>;
 export type StepDefinitionInput = z.input<typeof stepSchema>;
 
+const groupKeySchema = z.string().min(1).max(500);
+
+/** At most `limit` runs per rendered `key` execute at once; the others wait for a slot. */
+export const concurrencySchema = z
+  .object({ key: groupKeySchema.optional(), limit: z.number().int().min(1).max(10_000) })
+  .strict();
+
+/** At most `limit` run starts per `period` per rendered `key`; the others start later. */
+export const throttleSchema = z
+  .object({
+    key: groupKeySchema.optional(),
+    limit: z.number().int().min(1).max(10_000),
+    period: z.union([z.string().max(20), z.number().int()]).refine((period) => {
+      const ms = parsePeriodMs(period);
+      return ms !== null && ms <= 7 * 86_400_000;
+    }, 'a period is like "30s", "1m", "1h" or milliseconds, at most 7 days'),
+  })
+  .strict();
+
 /** The versioned, executable part of a workflow. */
 export const workflowDefinitionSchema = z
   .object({
@@ -60,6 +80,10 @@ export const workflowDefinitionSchema = z
       .min(1)
       .max(30 * 86_400_000)
       .optional(),
+    /** Runs executing at once per key (`{{ input.… }}` template); extra runs wait. */
+    concurrency: concurrencySchema.optional(),
+    /** Run starts per period per key; extra runs start in a later window. */
+    throttle: throttleSchema.optional(),
   })
   .strict();
 export type WorkflowDefinition = z.infer<typeof workflowDefinitionSchema>;

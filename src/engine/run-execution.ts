@@ -1,12 +1,14 @@
 import type { Clock } from '../domain/clock.js';
 import { evaluateExpression, isTruthy } from '../domain/expression.js';
 import { permanentFailure, StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
+import { concurrencyGroup, renderGroupKey } from '../domain/flow-control.js';
 import { newId } from '../domain/ids.js';
 import type { RunEventInput, RunEventType, RunProgress, RunRecord, RunStepRecord } from '../domain/model.js';
 import { hasAttemptsLeft, retryDelayMs } from '../domain/retry.js';
 import { assertTransition, type RunStatus } from '../domain/run-state.js';
 import { referencedSecrets, renderTemplate, type TemplateScope } from '../domain/templating.js';
 import { DEFAULT_RETRY_POLICY, type StepDefinition, type WorkflowDefinition } from '../domain/workflow.js';
+import type { LimitStore } from '../store/limit-store.js';
 import type { RunCheckpoint } from '../store/store.js';
 import type { StepTool, SubRunPort, ToolOutcome, ToolSettings } from '../tools/tool.js';
 import type { CheckpointQueue } from './checkpoint-queue.js';
@@ -21,6 +23,16 @@ const STEP_START_VISIBILITY_MS = 25;
 /** A run waiting on a child run re-checks it this often, in case the child's wake-up was missed. */
 const CHILD_RECHECK_MS = 30_000;
 
+/** A run refused a concurrency slot tries again after this long. */
+export const CONCURRENCY_RECHECK_MS = 250;
+
+/** What a run of a workflow declaring `concurrency` takes and gives back its slot with. */
+export interface ConcurrencySlots {
+  limits: Pick<LimitStore, 'acquireConcurrencySlot' | 'releaseConcurrencySlot'>;
+  /** A slot lasts this long unless renewed with the run's lease (so a crashed worker's slot frees itself). */
+  leaseMs: number;
+}
+
 export interface ExecutionDeps {
   clock: Clock;
   definitions: DefinitionSource;
@@ -33,6 +45,8 @@ export interface ExecutionDeps {
   random?: () => number;
   /** True once the worker is shutting down: no new step may start; the run is handed back. */
   draining?: () => boolean;
+  /** Per-workflow concurrency slots; without it `concurrency` is not enforced. */
+  concurrency?: ConcurrencySlots;
 }
 
 type StepResult =
@@ -50,6 +64,7 @@ export class RunExecution {
   private readonly stopper = new AbortController();
   private stopReason: StopReason | null = null;
   private lastOutput: unknown = null;
+  private slotGroup: string | null = null;
 
   constructor(
     readonly run: RunRecord,
@@ -77,6 +92,11 @@ export class RunExecution {
     this.stopper.abort(reason);
   }
 
+  /** True while this execution holds a concurrency slot (renewed with the lease). */
+  get holdsSlot(): boolean {
+    return this.slotGroup !== null;
+  }
+
   /** The lease was extended in the store; later checkpoints must not write the old expiry back. */
   leaseRenewed(expiresAt: number): void {
     this.progress.lease_expires_at = expiresAt;
@@ -88,6 +108,53 @@ export class RunExecution {
       this.run.workflow_id,
       this.run.workflow_version,
     );
+    if (definition.concurrency && this.deps.concurrency && !(await this.acquireSlot(definition))) return;
+    try {
+      await this.executeSteps(definition);
+    } finally {
+      if (this.slotGroup !== null) await this.releaseSlot(this.slotGroup);
+    }
+  }
+
+  /**
+   * Takes a slot of the run's concurrency group. Refused, the run gives its lease back and
+   * is claimable again shortly, without having started a step. @returns whether it holds one.
+   */
+  private async acquireSlot(definition: WorkflowDefinition): Promise<boolean> {
+    const { limit, key } = definition.concurrency!;
+    const { limits, leaseMs } = this.deps.concurrency!;
+    let rendered = '';
+    try {
+      rendered = renderGroupKey(key, this.run, 'concurrency.key');
+    } catch {
+      // Checked when the run started; a key that no longer renders shares one group.
+    }
+    const group = concurrencyGroup(this.run.workflow_id, rendered);
+    const now = this.deps.clock.now();
+    if (await limits.acquireConcurrencySlot(group, this.run.id, limit, now + leaseMs, now)) {
+      this.slotGroup = group;
+      return true;
+    }
+    this.park(now + CONCURRENCY_RECHECK_MS);
+    await this.commit([this.event('run.waiting', { reason: 'concurrency', group }, now)], []);
+    return false;
+  }
+
+  private async releaseSlot(group: string): Promise<void> {
+    this.slotGroup = null;
+    try {
+      await this.deps.concurrency!.limits.releaseConcurrencySlot(group, this.run.id);
+    } catch (error) {
+      // The slot expires with the lease it was renewed with.
+      this.deps.log('warn', 'releasing a concurrency slot failed; it frees itself on expiry', {
+        run_id: this.run.id,
+        group,
+        error: String(error),
+      });
+    }
+  }
+
+  private async executeSteps(definition: WorkflowDefinition): Promise<void> {
     const now = this.deps.clock.now();
     const events: RunEventInput[] = [];
     if (this.progress.started_at === null) {

@@ -161,6 +161,7 @@ export class Worker {
         ...this.deps,
         checkpoints: this.checkpoints,
         draining: () => !this.running,
+        concurrency: { limits: this.deps.store.limits, leaseMs: this.config.leaseMs },
       });
       this.active.set(run.id, execution);
       const done = execution
@@ -198,6 +199,9 @@ export class Worker {
           if (renewal.cancel_requested) execution.stop('cancel');
         }
       }
+      const slotted = renewed.map((renewal) => renewal.id).filter((id) => this.active.get(id)?.holdsSlot);
+      if (slotted.length > 0)
+        await this.deps.store.limits.renewConcurrencySlots(slotted, now + this.config.leaseMs);
     } catch (error) {
       this.deps.log('warn', 'renewing leases failed; will try again', { error: String(error) });
     }

@@ -1,7 +1,19 @@
 import type { Clock } from '../domain/clock.js';
 import { notFound, StepwiseError, validationError } from '../domain/errors.js';
+import {
+  parsePeriodMs,
+  renderGroupKey,
+  throttledAvailableAt,
+  throttleGroup,
+} from '../domain/flow-control.js';
 import { newId } from '../domain/ids.js';
-import type { RunEventRecord, RunRecord, RunStepRecord, RunTrigger } from '../domain/model.js';
+import type {
+  RunEventRecord,
+  RunRecord,
+  RunStepRecord,
+  RunTrigger,
+  WorkflowDefinition,
+} from '../domain/model.js';
 import { RUN_STATUSES, type RunStatus } from '../domain/run-state.js';
 import { RunAdmissionRefused, type Store } from '../store/store.js';
 import type { PlanService } from './plan-service.js';
@@ -69,6 +81,7 @@ export class RunService {
       : { plan: null, admission: undefined };
     const now = this.clock.now();
     const id = newId('run');
+    const availableAt = await this.firstStartAt(workflow.id, workflow.definition, { id, input }, now);
     const run: RunRecord = {
       id,
       org_id: orgId,
@@ -90,7 +103,7 @@ export class RunService {
       attempt: 1,
       step_state: null,
       resume_payload: null,
-      available_at: now,
+      available_at: availableAt,
       lease_owner: null,
       lease_expires_at: null,
       wait_event_type: null,
@@ -107,7 +120,11 @@ export class RunService {
     const event = {
       run_id: id,
       type: 'run.created' as const,
-      data: { workflow_version: workflow.version, trigger: run.trigger },
+      data: {
+        workflow_version: workflow.version,
+        trigger: run.trigger,
+        ...(availableAt > now ? { throttled_until: availableAt } : {}),
+      },
       at: now,
     };
     if (!admission) return this.store.insertRun({ run, event });
@@ -119,6 +136,33 @@ export class RunService {
       }
       throw error;
     }
+  }
+
+  /**
+   * Checks the workflow's concurrency key renders over the input (400 otherwise) and, for a
+   * throttled workflow, counts this start in the first window with room. @returns when the
+   * run may first start: now, or a later window's start.
+   */
+  private async firstStartAt(
+    workflowId: string,
+    definition: WorkflowDefinition,
+    run: { id: string; input: unknown },
+    now: number,
+  ): Promise<number> {
+    const { concurrency, throttle } = definition;
+    if (concurrency) {
+      renderGroupKey(concurrency.key, { ...run, workflow_id: workflowId }, 'concurrency.key');
+    }
+    if (!throttle) return now;
+    const key = renderGroupKey(throttle.key, { ...run, workflow_id: workflowId }, 'throttle.key');
+    const periodMs = parsePeriodMs(throttle.period) ?? 60_000;
+    const windowStart = await this.store.limits.reserveThrottleWindow(
+      throttleGroup(workflowId, key),
+      throttle.limit,
+      periodMs,
+      now,
+    );
+    return throttledAvailableAt(windowStart, now);
   }
 
   async get(orgId: string, runId: string): Promise<RunRecord> {

@@ -31,7 +31,7 @@ export interface WorkflowHooks {
 
 const MAX_SLUG_ATTEMPTS = 50;
 
-/** Creating, editing and reading workflows. Every edit of steps or timeout makes a new version. */
+/** Creating, editing and reading workflows. Every edit of steps, timeout, concurrency or throttle makes a new version. */
 export class WorkflowService {
   constructor(
     private readonly store: Store,
@@ -44,7 +44,12 @@ export class WorkflowService {
     const parsed = workflowInputSchema.safeParse(raw);
     if (!parsed.success) throw zodToValidationError(parsed.error);
     const input = parsed.data;
-    const definition = this.checkDefinition(input.steps, input.timeout_ms);
+    const definition = this.checkDefinition({
+      steps: input.steps,
+      timeout_ms: input.timeout_ms,
+      concurrency: input.concurrency,
+      throttle: input.throttle,
+    });
     checkTrigger(input.trigger_config);
     const now = this.clock.now();
     const base: Omit<WorkflowRecord, 'slug'> = {
@@ -80,12 +85,18 @@ export class WorkflowService {
       Object.entries(parsed.data).filter(([field]) => sent[field] !== undefined),
     ) as typeof parsed.data;
     const current = await this.get(orgId, id);
-    const definitionChanged = patch.steps !== undefined || patch.timeout_ms !== undefined;
+    const definitionChanged =
+      patch.steps !== undefined ||
+      patch.timeout_ms !== undefined ||
+      patch.concurrency !== undefined ||
+      patch.throttle !== undefined;
     const definition = definitionChanged
-      ? this.checkDefinition(
-          patch.steps ?? current.definition.steps,
-          patch.timeout_ms ?? current.definition.timeout_ms,
-        )
+      ? this.checkDefinition({
+          steps: patch.steps ?? current.definition.steps,
+          timeout_ms: patch.timeout_ms ?? current.definition.timeout_ms,
+          concurrency: patch.concurrency ?? current.definition.concurrency,
+          throttle: patch.throttle ?? current.definition.throttle,
+        })
       : current.definition;
     if (patch.trigger_config) checkTrigger(patch.trigger_config);
     const next: WorkflowRecord = {
@@ -143,8 +154,9 @@ export class WorkflowService {
     return workflow;
   }
 
-  private checkDefinition(steps: unknown, timeoutMs: number | undefined): WorkflowDefinition {
-    const raw = timeoutMs === undefined ? { steps } : { steps, timeout_ms: timeoutMs };
+  private checkDefinition(fields: Record<string, unknown>): WorkflowDefinition {
+    // Absent fields stay absent in the stored definition.
+    const raw = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
     return parseWorkflowDefinition(raw, (tool) => this.tools.has(tool));
   }
 

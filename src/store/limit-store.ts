@@ -19,4 +19,26 @@ export interface LimitStore {
   hitRateLimit(key: string, windowStart: Millis): Promise<number>;
   /** Deletes counters of windows that started before `before`. */
   pruneRateLimits(before: Millis): Promise<void>;
+  /**
+   * Counts one run start of throttle `key` in the first window (fixed, `periodMs` long, from
+   * the one holding `now` on) that has fewer than `limit` starts, atomically across
+   * processes. @returns that window's start.
+   */
+  reserveThrottleWindow(key: string, limit: number, periodMs: number, now: Millis): Promise<Millis>;
+  /**
+   * Takes a slot of concurrency `group` for `runId` if fewer than `limit` other runs hold a
+   * live one (expires_at > now), atomically across processes; a run that already holds one
+   * keeps it. The slot lasts until `expiresAt` unless renewed. @returns whether it holds a slot.
+   */
+  acquireConcurrencySlot(
+    group: string,
+    runId: string,
+    limit: number,
+    expiresAt: Millis,
+    now: Millis,
+  ): Promise<boolean>;
+  /** Gives the run's slot of `group` back. */
+  releaseConcurrencySlot(group: string, runId: string): Promise<void>;
+  /** Extends the slots the runs hold (with their leases). */
+  renewConcurrencySlots(runIds: string[], expiresAt: Millis): Promise<void>;
 }

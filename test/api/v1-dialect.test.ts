@@ -371,6 +371,33 @@ describe('document 002: /v1/workflows', () => {
     expect(run.statusCode).toBe(201);
   });
 
+  it('accepts and returns concurrency and throttle', async () => {
+    const response = await h.app.inject({
+      method: 'POST',
+      url: '/v1/workflows',
+      headers: { 'X-API-Key': key },
+      payload: {
+        title: 'Flow controlled',
+        steps: [{ id: 'a', tool: 'log', params: { message: 'x' } }],
+        concurrency: { key: '{{ input.customer }}', limit: 2 },
+        throttle: { limit: 5, period: '1m' },
+      },
+    });
+    expect(response.statusCode).toBe(201);
+    expect(json(response)).toMatchObject({
+      concurrency: { key: '{{ input.customer }}', limit: 2 },
+      throttle: { limit: 5, period: '1m' },
+    });
+    const bad = await h.app.inject({
+      method: 'POST',
+      url: '/v1/workflows',
+      headers: { 'X-API-Key': key },
+      payload: { title: 'Bad flow', concurrency: { limit: 0 } },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(json(bad)).toMatchObject({ error: { field: 'concurrency.limit' } });
+  });
+
   it('serves OpenAPI 3.1 describing the routes', async () => {
     const doc = json<{ openapi: string; paths: Record<string, unknown> }>(
       await h.app.inject({ method: 'GET', url: '/openapi.json' }),

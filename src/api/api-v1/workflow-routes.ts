@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Stepwise } from '../../app/stepwise.js';
 import { StepwiseError, validationError } from '../../domain/errors.js';
 import { triggerConfigSchema, type WorkflowInput, type WorkflowPatch } from '../../domain/workflow-input.js';
-import { stepSchema } from '../../domain/workflow.js';
+import { concurrencySchema, stepSchema, throttleSchema } from '../../domain/workflow.js';
 import { principalOf, requireScope } from '../auth.js';
 import { apiV1Execution, apiV1Status, apiV1Workflow } from './representation.js';
 
@@ -24,6 +24,15 @@ const workflowFields = z.object({
   description: z.string().max(5000).nullish(),
   trigger_config: triggerConfigSchema,
   steps: z.array(stepSchema).max(500),
+  // null (as a read object carries when unset) leaves these as they are.
+  timeout_ms: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400_000)
+    .nullable(),
+  concurrency: concurrencySchema.nullable(),
+  throttle: throttleSchema.nullable(),
   status: z.enum(['active', 'inactive']),
   slug: z.string().max(64),
   is_public: z.boolean(),
@@ -78,6 +87,9 @@ function toCorePatch(body: Partial<z.infer<typeof workflowFields>>): WorkflowPat
     description: body.description === null ? '' : body.description,
     slug: body.slug,
     steps: body.steps,
+    timeout_ms: body.timeout_ms ?? undefined,
+    concurrency: body.concurrency ?? undefined,
+    throttle: body.throttle ?? undefined,
     trigger_config: body.trigger_config,
     status: body.status,
   };

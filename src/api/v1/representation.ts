@@ -25,6 +25,8 @@ export function v1Workflow(workflow: WorkflowRecord) {
     version: workflow.version,
     steps: workflow.definition.steps,
     timeoutMs: workflow.definition.timeout_ms ?? null,
+    concurrency: workflow.definition.concurrency ?? null,
+    throttle: workflow.definition.throttle ?? null,
     triggerConfig: workflow.trigger_config,
     callbackUrl: workflow.callback_url,
     webhook: webhook ?? null,

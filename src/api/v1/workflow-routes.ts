@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Stepwise } from '../../app/stepwise.js';
 import type { WorkflowInput, WorkflowPatch } from '../../domain/workflow-input.js';
-import { stepSchema } from '../../domain/workflow.js';
+import { concurrencySchema, stepSchema, throttleSchema } from '../../domain/workflow.js';
 import { isFinalStatus } from '../../domain/run-state.js';
 import { principalOf, requireScope } from '../auth.js';
 import { BoundedCache } from '../bounded-cache.js';
@@ -25,6 +25,8 @@ const workflowBody = z
     slug: z.string().max(64).optional(),
     steps: z.array(stepSchema).max(500).optional(),
     timeoutMs: z.number().int().min(1).optional(),
+    concurrency: concurrencySchema.optional(),
+    throttle: throttleSchema.optional(),
     callbackUrl: z
       .url({ protocol: /^https?$/ })
       .max(2000)
@@ -71,6 +73,8 @@ function toCoreInput(body: Partial<WorkflowBody>): WorkflowPatch {
     slug: body.slug,
     steps: body.steps,
     timeout_ms: body.timeoutMs,
+    concurrency: body.concurrency,
+    throttle: body.throttle,
     callback_url: body.callbackUrl,
     credit_cost: body.creditCost,
     trigger_config: body.triggerConfig as WorkflowPatch['trigger_config'],

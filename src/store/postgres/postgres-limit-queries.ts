@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { firstWindowWithRoom } from '../../domain/flow-control.js';
 import type { CreditEntry, Millis } from '../../domain/model.js';
 import type { LimitStore } from '../limit-store.js';
 import { RunAdmissionRefused, type RunAdmission } from '../store.js';
@@ -130,6 +131,94 @@ export class PostgresLimitQueries implements LimitStore {
   }
 
   async pruneRateLimits(before: Millis): Promise<void> {
-    await this.pool.query('DELETE FROM rate_limits WHERE window_start < $1', [before]);
+    // Throttle windows can be longer than a minute; reserveThrottleWindow prunes its own key.
+    await this.pool.query(`DELETE FROM rate_limits WHERE window_start < $1 AND key NOT LIKE 'throttle:%'`, [
+      before,
+    ]);
+  }
+
+  async reserveThrottleWindow(key: string, limit: number, periodMs: number, now: Millis): Promise<Millis> {
+    return this.locked(key, async (client) => {
+      await client.query('DELETE FROM rate_limits WHERE key = $1 AND window_start < $2', [
+        key,
+        now - periodMs,
+      ]);
+      const { rows } = await client.query<{ window_start: string; count: number }>(
+        'SELECT window_start, count FROM rate_limits WHERE key = $1 AND window_start >= $2',
+        [key, now - periodMs],
+      );
+      const counts = new Map(rows.map((row) => [Number(row.window_start), row.count]));
+      const start = firstWindowWithRoom(counts, now, periodMs, limit);
+      await client.query(
+        `INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)
+          ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1`,
+        [key, start],
+      );
+      return start;
+    });
+  }
+
+  async acquireConcurrencySlot(
+    group: string,
+    runId: string,
+    limit: number,
+    expiresAt: Millis,
+    now: Millis,
+  ): Promise<boolean> {
+    return this.locked(group, async (client) => {
+      const held = await client.query(
+        'SELECT 1 FROM concurrency_slots WHERE group_key = $1 AND run_id = $2 AND expires_at > $3',
+        [group, runId, now],
+      );
+      if (held.rowCount === 0) {
+        await client.query('DELETE FROM concurrency_slots WHERE group_key = $1 AND expires_at <= $2', [
+          group,
+          now,
+        ]);
+        const { rows } = await client.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM concurrency_slots WHERE group_key = $1 AND expires_at > $2',
+          [group, now],
+        );
+        if ((rows[0]?.n ?? 0) >= limit) return false;
+      }
+      await client.query(
+        `INSERT INTO concurrency_slots (group_key, run_id, expires_at) VALUES ($1, $2, $3)
+          ON CONFLICT (group_key, run_id) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
+        [group, runId, expiresAt],
+      );
+      return true;
+    });
+  }
+
+  async releaseConcurrencySlot(group: string, runId: string): Promise<void> {
+    await this.pool.query('DELETE FROM concurrency_slots WHERE group_key = $1 AND run_id = $2', [
+      group,
+      runId,
+    ]);
+  }
+
+  async renewConcurrencySlots(runIds: string[], expiresAt: Millis): Promise<void> {
+    if (runIds.length === 0) return;
+    await this.pool.query('UPDATE concurrency_slots SET expires_at = $1 WHERE run_id = ANY($2::text[])', [
+      expiresAt,
+      runIds,
+    ]);
+  }
+
+  /** Runs `work` in a transaction holding the advisory lock of `key`: one at a time per key, in every process. */
+  private async locked<T>(key: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   }
 }

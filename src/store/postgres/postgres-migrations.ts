@@ -259,6 +259,16 @@ CREATE TABLE rate_limits (
   count INTEGER NOT NULL,
   PRIMARY KEY (key, window_start)
 );
+
+-- Slots of per-workflow concurrency groups held by executing runs; a slot past expires_at
+-- (its worker crashed) is free.
+CREATE TABLE concurrency_slots (
+  group_key TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  PRIMARY KEY (group_key, run_id)
+);
+CREATE INDEX concurrency_slots_run ON concurrency_slots (run_id);
 `,
   },
 ];

@@ -1,3 +1,4 @@
+import { firstWindowWithRoom } from '../../domain/flow-control.js';
 import { newId } from '../../domain/ids.js';
 import type { CreditEntry, Millis } from '../../domain/model.js';
 import type { LimitStore } from '../limit-store.js';
@@ -23,7 +24,17 @@ const SQL = {
     ON CONFLICT DO NOTHING`,
   hit: `INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)
     ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1 RETURNING count`,
-  prune: 'DELETE FROM rate_limits WHERE window_start < ?',
+  // Throttle windows can be longer than a minute; reserveThrottleWindow prunes its own key.
+  prune: "DELETE FROM rate_limits WHERE window_start < ? AND key NOT LIKE 'throttle:%'",
+  pruneKey: 'DELETE FROM rate_limits WHERE key = ? AND window_start < ?',
+  windows: 'SELECT window_start, count FROM rate_limits WHERE key = ? AND window_start >= ?',
+  heldSlot: 'SELECT 1 AS held FROM concurrency_slots WHERE group_key = ? AND run_id = ? AND expires_at > ?',
+  liveSlots: 'SELECT count(*) AS n FROM concurrency_slots WHERE group_key = ? AND expires_at > ?',
+  dropExpiredSlots: 'DELETE FROM concurrency_slots WHERE group_key = ? AND expires_at <= ?',
+  takeSlot: `INSERT INTO concurrency_slots (group_key, run_id, expires_at) VALUES (?, ?, ?)
+    ON CONFLICT (group_key, run_id) DO UPDATE SET expires_at = excluded.expires_at`,
+  renewSlots: 'UPDATE concurrency_slots SET expires_at = ? WHERE run_id IN (SELECT value FROM json_each(?))',
+  releaseSlot: 'DELETE FROM concurrency_slots WHERE group_key = ? AND run_id = ?',
 } as const;
 
 /**
@@ -113,5 +124,50 @@ export class SqliteLimitQueries implements LimitStore {
 
   async pruneRateLimits(before: Millis): Promise<void> {
     this.connection.statement(SQL.prune).run(before);
+  }
+
+  async reserveThrottleWindow(key: string, limit: number, periodMs: number, now: Millis): Promise<Millis> {
+    // One writer: nothing else counts between the read and the UPSERT.
+    return this.connection.writeSoon(() => {
+      this.connection.statement(SQL.pruneKey).run(key, now - periodMs);
+      const rows = this.connection.statement(SQL.windows).all(key, now - periodMs) as {
+        window_start: number;
+        count: number;
+      }[];
+      const counts = new Map(rows.map((row) => [row.window_start, row.count]));
+      const start = firstWindowWithRoom(counts, now, periodMs, limit);
+      this.connection.statement(SQL.hit).get(key, start);
+      return start;
+    });
+  }
+
+  async acquireConcurrencySlot(
+    group: string,
+    runId: string,
+    limit: number,
+    expiresAt: Millis,
+    now: Millis,
+  ): Promise<boolean> {
+    return this.connection.writeSoon(() => {
+      const held = this.connection.statement(SQL.heldSlot).get(group, runId, now) !== undefined;
+      if (!held) {
+        this.connection.statement(SQL.dropExpiredSlots).run(group, now);
+        const { n } = this.connection.statement(SQL.liveSlots).get(group, now) as { n: number };
+        if (n >= limit) return false;
+      }
+      this.connection.statement(SQL.takeSlot).run(group, runId, expiresAt);
+      return true;
+    });
+  }
+
+  async releaseConcurrencySlot(group: string, runId: string): Promise<void> {
+    await this.connection.writeSoon(() => void this.connection.statement(SQL.releaseSlot).run(group, runId));
+  }
+
+  async renewConcurrencySlots(runIds: string[], expiresAt: Millis): Promise<void> {
+    if (runIds.length === 0) return;
+    await this.connection.writeSoon(
+      () => void this.connection.statement(SQL.renewSlots).run(expiresAt, JSON.stringify(runIds)),
+    );
   }
 }

@@ -251,6 +251,16 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     count INTEGER NOT NULL,
     PRIMARY KEY (key, window_start)
   );
+
+  -- Slots of per-workflow concurrency groups held by executing runs; a slot past expires_at
+  -- (its worker crashed) is free.
+  CREATE TABLE concurrency_slots (
+    group_key TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (group_key, run_id)
+  );
+  CREATE INDEX concurrency_slots_run ON concurrency_slots (run_id);
   `,
 ];
 
