@@ -118,6 +118,33 @@ export interface RunRecord extends RunProgress {
   created_at: Millis;
 }
 
+const PROGRESS_FIELDS = [
+  'status',
+  'step_index',
+  'current_step',
+  'attempt',
+  'step_state',
+  'resume_payload',
+  'available_at',
+  'lease_owner',
+  'lease_expires_at',
+  'wait_event_type',
+  'wait_match',
+  'wait_run_id',
+  'has_failed_steps',
+  'output',
+  'error',
+  'started_at',
+  'finished_at',
+  'deadline_at',
+  'updated_at',
+] as const satisfies readonly (keyof RunProgress)[];
+
+/** The progress fields of a run record: what a checkpoint writes back. */
+export function pickProgress(run: Omit<RunRecord, 'id'>): RunProgress {
+  return Object.fromEntries(PROGRESS_FIELDS.map((field) => [field, run[field]])) as unknown as RunProgress;
+}
+
 export type RunStepStatus = 'completed' | 'failed' | 'skipped';
 
 /** One attempt of one step. */

@@ -1,21 +1,28 @@
 import type { Clock } from '../domain/clock.js';
 import { evaluateExpression, isTruthy } from '../domain/expression.js';
-import { permanentFailure, StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
+import { toErrorInfo, type ErrorInfo } from '../domain/errors.js';
 import { concurrencyGroup, renderGroupKey } from '../domain/flow-control.js';
 import { newId } from '../domain/ids.js';
-import type { RunEventInput, RunEventType, RunProgress, RunRecord, RunStepRecord } from '../domain/model.js';
+import {
+  pickProgress,
+  type RunEventInput,
+  type RunEventType,
+  type RunProgress,
+  type RunRecord,
+  type RunStepRecord,
+} from '../domain/model.js';
 import { hasAttemptsLeft, retryDelayMs } from '../domain/retry.js';
 import { assertTransition, type RunStatus } from '../domain/run-state.js';
-import { referencedSecrets, renderTemplate, type TemplateScope } from '../domain/templating.js';
+import type { TemplateScope } from '../domain/templating.js';
 import { DEFAULT_RETRY_POLICY, type StepDefinition, type WorkflowDefinition } from '../domain/workflow.js';
 import type { LimitStore } from '../store/limit-store.js';
 import type { RunCheckpoint } from '../store/store.js';
 import type { StepTool, SubRunPort, ToolOutcome, ToolSettings } from '../tools/tool.js';
 import type { CheckpointQueue } from './checkpoint-queue.js';
+import { invokeStep, type StepResult, type StopReason } from './step-invocation.js';
 import type { DefinitionSource } from './definition-cache.js';
 
-/** Why a run's execution was stopped from outside its current step. */
-export type StopReason = 'cancel' | 'shutdown' | 'lease_lost' | 'run_timeout';
+export type { StopReason } from './step-invocation.js';
 
 /** A step still running after this long has its start committed on its own, so it shows as running. */
 const STEP_START_VISIBILITY_MS = 25;
@@ -48,11 +55,6 @@ export interface ExecutionDeps {
   /** Per-workflow concurrency slots; without it `concurrency` is not enforced. */
   concurrency?: ConcurrencySlots;
 }
-
-type StepResult =
-  | { kind: 'outcome'; outcome: ToolOutcome; params: unknown }
-  | { kind: 'failure'; failure: StepFailure; params: unknown }
-  | { kind: 'stopped'; reason: StopReason; params: unknown };
 
 /**
  * Executes one leased run: step after step while it holds the lease, committing each
@@ -298,60 +300,18 @@ export class RunExecution {
     };
   }
 
-  private async runStep(step: StepDefinition): Promise<StepResult> {
-    let params: unknown = step.params;
-    const signal = step.timeout_ms
-      ? AbortSignal.any([this.stopper.signal, AbortSignal.timeout(step.timeout_ms)])
-      : this.stopper.signal;
-    try {
-      const tool = this.deps.tools.get(step.tool);
-      if (!tool) throw permanentFailure('UNKNOWN_TOOL', `step '${step.id}' uses unknown tool '${step.tool}'`);
-      const secrets = await this.deps.secrets.resolve(this.run.org_id, referencedSecrets(step.params));
-      const scope: TemplateScope = { ...(this.scopeData() as Omit<TemplateScope, 'secrets'>), secrets };
-      const rendered = renderTemplate(step.params, scope);
-      const parsed = tool.params.safeParse(rendered);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        const field = ['steps', step.id, 'params', ...(issue?.path ?? []).map(String)].join('.');
-        throw permanentFailure('PARAMS_INVALID', `${field}: ${issue?.message ?? 'is invalid'}`);
-      }
-      params = redactSecrets(parsed.data, secrets);
-      const resume =
-        this.progress.step_state !== null || this.progress.resume_payload !== null
-          ? { state: this.progress.step_state, payload: this.progress.resume_payload }
-          : null;
-      const outcome = await abortable(
-        tool.execute(parsed.data, {
-          run_id: this.run.id,
-          step_id: step.id,
-          org_id: this.run.org_id,
-          workflow_id: this.run.workflow_id,
-          attempt: this.progress.attempt,
-          idempotency_key: `${this.run.id}:${step.id}`,
-          signal,
-          now: () => this.deps.clock.now(),
-          settings: this.deps.toolSettings,
-          resume,
-          runs: this.deps.subRuns(this.run.org_id, this.run.id),
-          log: (message, data) =>
-            this.deps.log('info', message, { run_id: this.run.id, step_id: step.id, ...data }),
-        }),
-        signal,
-      );
-      return { kind: 'outcome', outcome, params };
-    } catch (error) {
-      if (this.stopReason) return { kind: 'stopped', reason: this.stopReason, params };
-      if (signal.aborted) {
-        return {
-          kind: 'failure',
-          failure: new StepFailure('STEP_TIMEOUT', `step '${step.id}' timed out after ${step.timeout_ms} ms`),
-          params,
-        };
-      }
-      const failure =
-        error instanceof StepFailure ? error : new StepFailure('STEP_ERROR', toErrorInfo(error).message);
-      return { kind: 'failure', failure, params };
-    }
+  private runStep(step: StepDefinition): Promise<StepResult> {
+    const hasResume = this.progress.step_state !== null || this.progress.resume_payload !== null;
+    return invokeStep({
+      run: this.run,
+      step,
+      attempt: this.progress.attempt,
+      resume: hasResume ? { state: this.progress.step_state, payload: this.progress.resume_payload } : null,
+      scope: this.scopeData() as Omit<TemplateScope, 'secrets'>,
+      runSignal: this.stopper.signal,
+      stopReason: () => this.stopReason,
+      deps: this.deps,
+    });
   }
 
   private async handleFailure(
@@ -555,69 +515,8 @@ export class RunExecution {
   }
 }
 
-const PROGRESS_FIELDS = [
-  'status',
-  'step_index',
-  'current_step',
-  'attempt',
-  'step_state',
-  'resume_payload',
-  'available_at',
-  'lease_owner',
-  'lease_expires_at',
-  'wait_event_type',
-  'wait_match',
-  'wait_run_id',
-  'has_failed_steps',
-  'output',
-  'error',
-  'started_at',
-  'finished_at',
-  'deadline_at',
-  'updated_at',
-] as const satisfies readonly (keyof RunProgress)[];
-
-function pickProgress(run: Omit<RunRecord, 'id'>): RunProgress {
-  return Object.fromEntries(PROGRESS_FIELDS.map((field) => [field, run[field]])) as unknown as RunProgress;
-}
-
 function stopError(reason: StopReason): ErrorInfo {
   return reason === 'cancel'
     ? { code: 'CANCELLED', message: 'the step was aborted because the run was cancelled' }
     : { code: 'RUN_TIMEOUT', message: 'the step was aborted because the run passed its timeout_ms' };
-}
-
-/** Settles with the tool's promise, or rejects as soon as the signal aborts even if the tool ignores it. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-/** Stored step inputs must not hold secret values: each one is replaced by a marker. */
-function redactSecrets(value: unknown, secrets: Record<string, string>): unknown {
-  const values = Object.values(secrets).filter((secret) => secret.length > 0);
-  if (values.length === 0) return value;
-  const redact = (item: unknown): unknown => {
-    if (typeof item === 'string')
-      return values.reduce((text, secret) => text.split(secret).join('[secret]'), item);
-    if (Array.isArray(item)) return item.map(redact);
-    if (item !== null && typeof item === 'object') {
-      return Object.fromEntries(Object.entries(item).map(([key, inner]) => [key, redact(inner)]));
-    }
-    return item;
-  };
-  return redact(value);
 }

@@ -1,0 +1,121 @@
+import { permanentFailure, StepFailure, toErrorInfo } from '../domain/errors.js';
+import type { RunRecord } from '../domain/model.js';
+import { referencedSecrets, renderTemplate, type TemplateScope } from '../domain/templating.js';
+import type { StepDefinition } from '../domain/workflow.js';
+import type { ToolOutcome } from '../tools/tool.js';
+import type { ExecutionDeps } from './run-execution.js';
+
+/** Why a run's execution was stopped from outside its current step. */
+export type StopReason = 'cancel' | 'shutdown' | 'lease_lost' | 'run_timeout';
+
+/** How one attempt of a step ended; `params` is what is stored as the attempt's input. */
+export type StepResult =
+  | { kind: 'outcome'; outcome: ToolOutcome; params: unknown }
+  | { kind: 'failure'; failure: StepFailure; params: unknown }
+  | { kind: 'stopped'; reason: StopReason; params: unknown };
+
+export interface StepInvocation {
+  run: RunRecord;
+  step: StepDefinition;
+  attempt: number;
+  /** Set when a suspended step runs again. */
+  resume: { state: unknown; payload: unknown } | null;
+  /** What templates may reference, secrets aside (they are decrypted here, only those referenced). */
+  scope: Omit<TemplateScope, 'secrets'>;
+  /** Aborted when the run is stopped from outside (cancel, run timeout, shutdown, lost lease). */
+  runSignal: AbortSignal;
+  stopReason(): StopReason | null;
+  deps: Pick<ExecutionDeps, 'clock' | 'tools' | 'secrets' | 'subRuns' | 'toolSettings' | 'log'>;
+}
+
+/**
+ * Runs one attempt of a step: renders its params (secrets included), validates them with
+ * the tool's schema, and executes the tool under the step's timeout and the run's stop
+ * signal. Never throws: every ending is a `StepResult`.
+ */
+export async function invokeStep(invocation: StepInvocation): Promise<StepResult> {
+  const { run, step, deps } = invocation;
+  let params: unknown = step.params;
+  const signal = step.timeout_ms
+    ? AbortSignal.any([invocation.runSignal, AbortSignal.timeout(step.timeout_ms)])
+    : invocation.runSignal;
+  try {
+    const tool = deps.tools.get(step.tool);
+    if (!tool) throw permanentFailure('UNKNOWN_TOOL', `step '${step.id}' uses unknown tool '${step.tool}'`);
+    const secrets = await deps.secrets.resolve(run.org_id, referencedSecrets(step.params));
+    const rendered = renderTemplate(step.params, { ...invocation.scope, secrets });
+    const parsed = tool.params.safeParse(rendered);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = ['steps', step.id, 'params', ...(issue?.path ?? []).map(String)].join('.');
+      throw permanentFailure('PARAMS_INVALID', `${field}: ${issue?.message ?? 'is invalid'}`);
+    }
+    params = redactSecrets(parsed.data, secrets);
+    const outcome = await abortable(
+      tool.execute(parsed.data, {
+        run_id: run.id,
+        step_id: step.id,
+        org_id: run.org_id,
+        workflow_id: run.workflow_id,
+        attempt: invocation.attempt,
+        idempotency_key: `${run.id}:${step.id}`,
+        signal,
+        now: () => deps.clock.now(),
+        settings: deps.toolSettings,
+        resume: invocation.resume,
+        runs: deps.subRuns(run.org_id, run.id),
+        log: (message, data) => deps.log('info', message, { run_id: run.id, step_id: step.id, ...data }),
+      }),
+      signal,
+    );
+    return { kind: 'outcome', outcome, params };
+  } catch (error) {
+    const stopped = invocation.stopReason();
+    if (stopped) return { kind: 'stopped', reason: stopped, params };
+    if (signal.aborted) {
+      return {
+        kind: 'failure',
+        failure: new StepFailure('STEP_TIMEOUT', `step '${step.id}' timed out after ${step.timeout_ms} ms`),
+        params,
+      };
+    }
+    const failure =
+      error instanceof StepFailure ? error : new StepFailure('STEP_ERROR', toErrorInfo(error).message);
+    return { kind: 'failure', failure, params };
+  }
+}
+
+/** Settles with the tool's promise, or rejects as soon as the signal aborts even if the tool ignores it. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Stored step inputs must not hold secret values: each one is replaced by a marker. */
+function redactSecrets(value: unknown, secrets: Record<string, string>): unknown {
+  const values = Object.values(secrets).filter((secret) => secret.length > 0);
+  if (values.length === 0) return value;
+  const redact = (item: unknown): unknown => {
+    if (typeof item === 'string')
+      return values.reduce((text, secret) => text.split(secret).join('[secret]'), item);
+    if (Array.isArray(item)) return item.map(redact);
+    if (item !== null && typeof item === 'object') {
+      return Object.fromEntries(Object.entries(item).map(([key, inner]) => [key, redact(inner)]));
+    }
+    return item;
+  };
+  return redact(value);
+}
