@@ -4,6 +4,7 @@ import type { RunRecord } from '../domain/model.js';
 import type { Store } from '../store/store.js';
 import { CheckpointQueue } from './checkpoint-queue.js';
 import { RunExecution, type ExecutionDeps } from './run-execution.js';
+import { WakeUp } from './wake-up.js';
 
 /** Enough parallel batches for PostgreSQL to share WAL flushes, few enough to leave pool connections for claims and reads. */
 const PARALLEL_POSTGRES_COMMITS = 4;
@@ -30,8 +31,7 @@ export class Worker {
   private readonly active = new Map<string, RunExecution>();
   private readonly checkpoints: CheckpointQueue;
   private running = false;
-  private wakeRequested = false;
-  private wake: (() => void) | null = null;
+  private readonly wakeUp = new WakeUp();
   private loopDone: Promise<void> | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private unlisten: (() => Promise<void>) | null = null;
@@ -92,13 +92,12 @@ export class Worker {
   }
 
   private signal(): void {
-    this.wakeRequested = true;
-    this.wake?.();
+    this.wakeUp.signal();
   }
 
   private async claimLoop(): Promise<void> {
     while (this.running) {
-      this.wakeRequested = false;
+      this.wakeUp.beginRound();
       const free = this.config.concurrency - this.active.size;
       let claimed: RunRecord[] = [];
       if (free > 0) {
@@ -117,8 +116,8 @@ export class Worker {
         }
       }
       if (!this.running) break;
-      if (this.wakeRequested || (free > 0 && claimed.length === free)) continue;
-      await this.sleep(free > 0 ? await this.untilNextWakeUp() : this.config.pollMs);
+      if (this.wakeUp.pending || (free > 0 && claimed.length === free)) continue;
+      await this.wakeUp.sleep(free > 0 ? await this.untilNextWakeUp() : this.config.pollMs);
     }
   }
 
@@ -130,21 +129,6 @@ export class Worker {
     } catch {
       return this.config.pollMs;
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.wakeRequested) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(finish, ms);
-      function finish(this: void) {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = null;
-        finish();
-      };
-    });
   }
 
   private async launch(runs: RunRecord[]): Promise<void> {
