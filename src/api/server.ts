@@ -5,6 +5,9 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type { Stepwise } from '../app/stepwise.js';
 import { notFound } from '../domain/errors.js';
 import { registerActionRoutes } from './action/action-routes.js';
+import { registerDashboard } from './dashboard.js';
+import { registerApiV1GenerationRoutes } from './api-v1/generation-routes.js';
+import { registerApiV1MarketplaceRoutes } from './api-v1/marketplace-routes.js';
 import { registerApiV1WorkflowRoutes } from './api-v1/workflow-routes.js';
 import { sendError } from './http-errors.js';
 import { registerInstanceRoutes } from './instances/instance-routes.js';
@@ -14,6 +17,7 @@ import { registerMcpRoutes } from '../mcp/http-transport.js';
 import { registerAdminRoutes } from './v1/admin-routes.js';
 import { registerCreditRoutes } from './v1/credit-routes.js';
 import { registerEventRoutes } from './v1/event-routes.js';
+import { registerV1RunRoutes } from './v1/run-routes.js';
 import { registerV1ScheduleRoutes } from './v1/schedule-routes.js';
 import { registerV1SummaryRoutes } from './v1/summary-routes.js';
 import { registerV1WorkflowRoutes } from './v1/workflow-routes.js';
@@ -23,7 +27,7 @@ export const BODY_LIMIT_BYTES = 1_048_576;
 
 const VERSION = '0.1.0';
 
-/** The HTTP surface: every REST dialect, OpenAPI at /openapi.json, docs at /docs, health and metrics. */
+/** The HTTP surface: every REST dialect, OpenAPI at /openapi.json, docs at /docs, health and metrics, the dashboard at /. */
 export async function buildServer(stepwise: Stepwise): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: stepwise.logger as FastifyBaseLogger,
@@ -87,14 +91,18 @@ export async function buildServer(stepwise: Stepwise): Promise<FastifyInstance> 
   });
 
   registerV1WorkflowRoutes(app, stepwise);
+  registerV1RunRoutes(app, stepwise);
   registerV1SummaryRoutes(app, stepwise);
   registerV1ScheduleRoutes(app, stepwise);
   registerApiV1WorkflowRoutes(app, stepwise);
+  registerApiV1GenerationRoutes(app, stepwise);
+  registerApiV1MarketplaceRoutes(app, stepwise);
   registerEventRoutes(app, stepwise);
   registerAdminRoutes(app, stepwise);
   registerCreditRoutes(app, stepwise);
   registerActionRoutes(app, stepwise);
   registerInstanceRoutes(app, stepwise);
   registerMcpRoutes(app, stepwise);
+  registerDashboard(app);
   return app;
 }

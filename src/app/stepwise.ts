@@ -1,4 +1,6 @@
 import { pino, type Logger } from 'pino';
+import { LlmClient } from '../ai/llm-client.js';
+import { LlmStepGenerator } from '../ai/workflow-generator.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { DefinitionCache } from '../engine/definition-cache.js';
 import {
@@ -6,13 +8,16 @@ import {
   DeliveryDispatcher,
   type DispatcherConfig,
 } from '../engine/delivery-dispatcher.js';
+import { GenerationRunner } from '../engine/generation-runner.js';
 import { Scheduler, type SchedulerConfig } from '../engine/scheduler.js';
 import { Worker } from '../engine/worker.js';
 import { ensureDefaultOrg } from '../services/bootstrap.js';
 import { DeliveryService } from '../services/delivery-service.js';
 import { EventService } from '../services/event-service.js';
+import { GenerationService } from '../services/generation-service.js';
 import { InstanceService } from '../services/instance-service.js';
 import { KeyService } from '../services/key-service.js';
+import { MarketplaceService } from '../services/marketplace-service.js';
 import { CreditService } from '../services/credit-service.js';
 import { PlanService } from '../services/plan-service.js';
 import { RateLimitService } from '../services/rate-limit-service.js';
@@ -24,6 +29,7 @@ import { SecretService } from '../services/secret-service.js';
 import { WorkflowService } from '../services/workflow-service.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
+import { TEMPLATE_CATALOGUE } from '../templates/catalogue.js';
 import { createDefaultToolRegistry, type ToolRegistry } from '../tools/registry.js';
 import type { SubRunPort, ToolSettings } from '../tools/tool.js';
 import type { StepwiseConfig } from './config.js';
@@ -54,10 +60,17 @@ export interface Stepwise {
   instances: InstanceService;
   /** Run-result callbacks: signing secret, deliveries of a run. */
   deliveries: DeliveryService;
+  /** The marketplace: shipped templates and published workflows; publish, explore, install. */
+  marketplace: MarketplaceService;
+  /** AI generation of workflow steps: create generating, regenerate, from a todo. */
+  generations: GenerationService;
   defaultOrgId: string;
   defaultSiteId: string;
   /** Present once `startWorker()` was called. */
   worker: Worker | null;
+  /** Present once `startWorker()` was called: plans the steps of generating workflows. */
+  generationRunner: GenerationRunner | null;
+  /** Starts the run worker and the generation runner. */
   startWorker(): Promise<Worker>;
   /** Present once `startDispatcher()` was called. */
   dispatcher: DeliveryDispatcher | null;
@@ -77,6 +90,9 @@ export interface StepwiseOptions {
   store?: Store;
 }
 
+/** Generations one process plans at once: each mostly waits on the LLM, and they are rare. */
+const GENERATION_CONCURRENCY = 4;
+
 /** Wires a Stepwise process together from its configuration. */
 export async function createStepwise(
   config: StepwiseConfig,
@@ -90,7 +106,10 @@ export async function createStepwise(
   const schedules = new ScheduleService(store, clock);
   const workflows = new WorkflowService(store, tools, clock, {
     saved: async (workflow) => void (await schedules.syncFromWorkflow(workflow)),
-    deleted: (orgId, workflowId) => schedules.workflowDeleted(orgId, workflowId),
+    deleted: async (orgId, workflowId) => {
+      await schedules.workflowDeleted(orgId, workflowId);
+      await marketplace.workflowDeleted(orgId, workflowId);
+    },
   });
   const plans = new PlanService(store, clock, config.plans, config.defaultPlan);
   const runs = new RunService(store, workflows, clock, plans);
@@ -104,6 +123,8 @@ export async function createStepwise(
     cancelRequested: () => undefined,
     keysRevoked: () => keys.forgetAuthenticated(),
   });
+  const marketplace = new MarketplaceService(store, workflows, tools, clock, TEMPLATE_CATALOGUE);
+  await marketplace.syncTemplates();
   const { org, site } = await ensureDefaultOrg(store, clock, plans.plan(config.defaultPlan));
   const toolSettings: ToolSettings = {
     allowPrivateNetwork: config.allowPrivateNetwork,
@@ -128,6 +149,10 @@ export async function createStepwise(
     },
   });
 
+  const generations = new GenerationService(workflows, clock, config.llm ? 'llm' : 'catalogue', () =>
+    stepwise.generationRunner?.signal(),
+  );
+
   const stepwise: Stepwise = {
     config,
     store,
@@ -146,12 +171,15 @@ export async function createStepwise(
       onNamingFallback: (error) => logger.warn({ err: error }, 'instance naming fell back to keywords'),
     }),
     deliveries,
+    generations,
+    marketplace,
     plans,
     credits: new CreditService(store, clock),
     rateLimits: new RateLimitService(store, clock),
     defaultOrgId: org.id,
     defaultSiteId: site.id,
     worker: null,
+    generationRunner: null,
     async startWorker() {
       if (stepwise.worker) return stepwise.worker;
       const worker = new Worker(
@@ -169,6 +197,26 @@ export async function createStepwise(
       );
       await worker.start();
       stepwise.worker = worker;
+      // Kept across a worker stopped and started again: one runner per process.
+      if (!stepwise.generationRunner) {
+        const runner = new GenerationRunner(
+          {
+            store,
+            clock,
+            llm: config.llm ? new LlmStepGenerator(new LlmClient(config.llm), tools) : null,
+            catalogue: TEMPLATE_CATALOGUE,
+            finish: (owner, current, outcome) => workflows.finishGeneration(owner, current, outcome),
+            log: (level, message, data) => logger[level](data, message),
+          },
+          {
+            concurrency: GENERATION_CONCURRENCY,
+            leaseMs: config.worker.leaseMs,
+            pollMs: config.worker.pollMs,
+          },
+        );
+        runner.start();
+        stepwise.generationRunner = runner;
+      }
       return worker;
     },
     dispatcher: null,
@@ -202,6 +250,7 @@ export async function createStepwise(
     async close() {
       await Promise.all([
         stepwise.worker?.stop(config.worker.shutdownGraceMs),
+        stepwise.generationRunner?.stop(),
         stepwise.dispatcher?.stop(),
         stepwise.scheduler?.stop(),
       ]);

@@ -4,6 +4,7 @@ import type { Stepwise } from '../app/stepwise.js';
 import type { Principal } from '../domain/scopes.js';
 import { workflowsActionTool } from './action-tool.js';
 import { instanceTool } from './instance-tool.js';
+import { MARKETPLACE_TOOLS } from './marketplace-tools.js';
 import { RUN_TOOLS } from './run-tools.js';
 import type { McpTool, ToolAccess, ToolContext } from './tool-definition.js';
 import { ToolCallError, toolFailure } from './tool-errors.js';
@@ -15,6 +16,7 @@ const SERVER_INFO = { name: 'stepwise', version: '0.1.0' };
 export const MCP_TOOLS: readonly McpTool[] = [
   ...RUN_TOOLS,
   ...WORKFLOW_TOOLS,
+  ...MARKETPLACE_TOOLS,
   workflowsActionTool,
   instanceTool,
 ];

@@ -74,12 +74,15 @@ export const createWorkflowTool = defineTool({
   description:
     'Create a workflow: a title and ordered steps, each { id, tool, params } with tool one of http, transform, ' +
     'condition, delay, wait_for_event, llm, webhook, email, workflow, log. Params may reference {{ input.x }} ' +
-    'and {{ steps.<id>.output }}. The slug (derived from the title unless given) is its action name.',
+    'and {{ steps.<id>.output }}. The slug (derived from the title unless given) is its action name. ' +
+    'With generate: true and no steps, the steps are generated from the title and description (by the ' +
+    "configured LLM, else from the template catalogue): the workflow is 'generating' until get_workflow shows it 'active'.",
   input: z.strictObject({
     title: z.string().min(1).max(200),
     description: z.string().max(5000).optional(),
     slug: z.string().min(1).max(64).optional(),
-    steps: z.array(z.record(z.string(), z.unknown())).max(500),
+    steps: z.array(z.record(z.string(), z.unknown())).max(500).default([]),
+    generate: z.boolean().optional().describe('Generate the steps from the title and description'),
     trigger_config: z.record(z.string(), z.unknown()).optional(),
     credit_cost: z.number().int().min(0).optional(),
     timeout_ms: z.number().int().min(1).optional(),
@@ -90,12 +93,12 @@ export const createWorkflowTool = defineTool({
   }),
   output: workflowSummary.extend({ version: z.number(), totalSteps: z.number() }),
   access: WRITE,
-  async run(args, { stepwise, principal }) {
-    const workflow = await stepwise.workflows.create(principal.org_id, {
-      ...args,
-      steps: args.steps as never,
-      trigger_config: args.trigger_config as never,
-    });
+  async run({ generate, ...args }, { stepwise, principal }) {
+    const input = { ...args, steps: args.steps as never, trigger_config: args.trigger_config as never };
+    const workflow =
+      generate === true && args.steps.length === 0
+        ? await stepwise.generations.create(principal.org_id, input)
+        : await stepwise.workflows.create(principal.org_id, input);
     return {
       ...(await summarize(stepwise, workflow)),
       version: workflow.version,

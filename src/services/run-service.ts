@@ -8,6 +8,7 @@ import {
 } from '../domain/flow-control.js';
 import { newId } from '../domain/ids.js';
 import type {
+  Millis,
   RunEventRecord,
   RunRecord,
   RunStepRecord,
@@ -188,7 +189,14 @@ export class RunService {
 
   list(
     orgId: string,
-    filter: { workflow_id?: string; status?: RunStatus[]; limit?: number; offset?: number } = {},
+    filter: {
+      workflow_id?: string;
+      status?: RunStatus[];
+      created_after?: Millis;
+      created_before?: Millis;
+      limit?: number;
+      offset?: number;
+    } = {},
   ): Promise<RunRecord[]> {
     for (const status of filter.status ?? []) {
       if (!RUN_STATUSES.includes(status)) {
@@ -199,6 +207,8 @@ export class RunService {
       org_id: orgId,
       workflow_id: filter.workflow_id,
       status: filter.status,
+      created_after: filter.created_after,
+      created_before: filter.created_before,
       limit: Math.min(Math.max(filter.limit ?? 50, 1), 500),
       offset: Math.max(filter.offset ?? 0, 0),
     });

@@ -1,6 +1,7 @@
 import type { Clock } from '../domain/clock.js';
 import { notFound, StepwiseError, validationError } from '../domain/errors.js';
 import { checkEventFilters } from '../domain/event-filter.js';
+import type { WorkflowGeneration } from '../domain/generation.js';
 import { newId } from '../domain/ids.js';
 import type { TriggerConfig, WorkflowRecord } from '../domain/model.js';
 import {
@@ -40,7 +41,15 @@ export class WorkflowService {
     private readonly hooks?: WorkflowHooks,
   ) {}
 
-  async create(orgId: string, raw: WorkflowInput): Promise<WorkflowRecord> {
+  /**
+   * Creates a workflow. With `options.generation` (a pending one) it is created `generating`,
+   * and a generation runner will write its steps.
+   */
+  async create(
+    orgId: string,
+    raw: WorkflowInput,
+    options: { generation?: WorkflowGeneration } = {},
+  ): Promise<WorkflowRecord> {
     const parsed = workflowInputSchema.safeParse(raw);
     if (!parsed.success) throw zodToValidationError(parsed.error);
     const input = parsed.data;
@@ -57,7 +66,7 @@ export class WorkflowService {
       org_id: orgId,
       title: input.title,
       description: input.description,
-      status: input.status,
+      status: options.generation ? 'generating' : input.status,
       trigger_config: input.trigger_config as TriggerConfig,
       is_public: input.is_public,
       credit_cost: input.credit_cost,
@@ -65,6 +74,7 @@ export class WorkflowService {
       metadata: input.metadata,
       version: 1,
       definition,
+      generation: options.generation ?? null,
       created_at: now,
       updated_at: now,
     };
@@ -85,6 +95,7 @@ export class WorkflowService {
       Object.entries(parsed.data).filter(([field]) => sent[field] !== undefined),
     ) as typeof parsed.data;
     const current = await this.get(orgId, id);
+    if (current.status === 'generating') throw generationInProgress(current.id);
     const definitionChanged =
       patch.steps !== undefined ||
       patch.timeout_ms !== undefined ||
@@ -121,6 +132,58 @@ export class WorkflowService {
         `workflow '${id}' was changed by another request; read it and try again`,
       );
     }
+    return this.saved(next);
+  }
+
+  /**
+   * Marks the workflow `generating` with a pending `generation`; its schedule pauses until
+   * the generation ends.
+   * @throws StepwiseError 409 when it is already generating (or was deleted meanwhile).
+   */
+  async requestGeneration(current: WorkflowRecord, generation: WorkflowGeneration): Promise<WorkflowRecord> {
+    const marked = await this.store.generations.requestGeneration(
+      current.org_id,
+      current.id,
+      generation,
+      this.clock.now(),
+    );
+    if (!marked) throw generationInProgress(current.id);
+    return this.saved(marked);
+  }
+
+  /**
+   * Saves the end of a generation that `owner` holds the lease of: with `steps`, the steps
+   * (checked like any edit) as a new version and status `active`; without, status `failed`.
+   * @returns the saved workflow, or null when the lease was lost (nothing is written).
+   */
+  async finishGeneration(
+    owner: string,
+    current: WorkflowRecord,
+    outcome: {
+      generation: WorkflowGeneration;
+      steps?: unknown[];
+      timeout_ms?: number;
+      credit_cost?: number;
+      metadata?: Record<string, unknown>;
+    },
+  ): Promise<WorkflowRecord | null> {
+    const next: WorkflowRecord = {
+      ...current,
+      status: outcome.steps ? 'active' : 'failed',
+      generation: outcome.generation,
+      credit_cost: outcome.credit_cost ?? current.credit_cost,
+      metadata: outcome.metadata ? { ...current.metadata, ...outcome.metadata } : current.metadata,
+      updated_at: this.clock.now(),
+    };
+    if (outcome.steps) {
+      next.definition = this.checkDefinition({
+        ...current.definition,
+        steps: outcome.steps,
+        timeout_ms: outcome.timeout_ms ?? current.definition.timeout_ms,
+      });
+      next.version = current.version + 1;
+    }
+    if (!(await this.store.generations.finishGeneration(owner, next))) return null;
     return this.saved(next);
   }
 
@@ -176,6 +239,13 @@ export class WorkflowService {
     throw validationError('slug', `slug: '${wanted}' and its numbered variants are taken; give a slug`);
   }
 }
+
+export const generationInProgress = (id: string): StepwiseError =>
+  new StepwiseError(
+    'GENERATION_IN_PROGRESS',
+    409,
+    `workflow '${id}' is generating its steps; wait until its status is 'active' or 'failed', then edit it`,
+  );
 
 function checkTrigger(trigger: ParsedWorkflowInput['trigger_config']): void {
   if (trigger.type === 'event') checkEventFilters(trigger.filters);

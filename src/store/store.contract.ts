@@ -80,6 +80,7 @@ export const makeWorkflow = (orgId: string, overrides: Partial<WorkflowRecord> =
       { id: 'fetch', tool: 'http', params: { url: 'https://example.com/stats' }, continue_on_error: false },
     ],
   },
+  generation: null,
   created_at: T0,
   updated_at: T0,
   ...overrides,
@@ -521,6 +522,37 @@ export function runStoreContract(options: StoreContractOptions): void {
           pages.push(await store.listRuns({ org_id: org.id, limit: 2, offset }));
         expect(pages.map((page) => page.length)).toEqual([2, 2, 1]);
         expect(ids(pages.flat())).toEqual(ids(runs));
+      });
+
+      it('lists runs created in [created_after, created_before), with the other filters', async () => {
+        const runs = [
+          await addRun({ created_at: T0 + 10 }),
+          await addRun({
+            created_at: T0 + 20,
+            status: 'completed',
+            available_at: null,
+            finished_at: T0 + 21,
+          }),
+          await addRun({ created_at: T0 + 30 }),
+          await addRun({ created_at: T0 + 40, status: 'failed', available_at: null, finished_at: T0 + 41 }),
+        ];
+        const foreign = makeRun(otherOrg.id, workflow.id, { created_at: T0 + 20 });
+        await store.insertRun({ run: foreign, event: makeEvent(foreign.id, 'run.created') });
+        const page = { org_id: org.id, limit: 50, offset: 0 };
+
+        const between = await store.listRuns({ ...page, created_after: T0 + 20, created_before: T0 + 40 });
+        expect(between.map((run) => run.id)).toEqual([runs[2]!.id, runs[1]!.id]);
+        expect(ids(await store.listRuns({ ...page, created_after: T0 + 31 }))).toEqual([runs[3]!.id]);
+        expect(ids(await store.listRuns({ ...page, created_before: T0 + 11 }))).toEqual([runs[0]!.id]);
+        const finishedBetween = await store.listRuns({
+          ...page,
+          workflow_id: workflow.id,
+          status: ['completed', 'failed'],
+          created_after: T0 + 15,
+          created_before: T0 + 35,
+        });
+        expect(ids(finishedBetween)).toEqual([runs[1]!.id]);
+        expect(await store.listRuns({ ...page, created_after: T0 + 41 })).toEqual([]);
       });
     });
 

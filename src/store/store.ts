@@ -15,7 +15,9 @@ import type {
 } from '../domain/model.js';
 import type { RunStatus } from '../domain/run-state.js';
 import type { DeliveryStore } from './delivery-store.js';
+import type { GenerationStore } from './generation-store.js';
 import type { LimitStore } from './limit-store.js';
+import type { MarketplaceStore } from './marketplace-store.js';
 import type { InstanceStore } from './instance-store.js';
 import type { ReportStore } from './report-store.js';
 import type { ScheduleStore } from './schedule-store.js';
@@ -69,6 +71,10 @@ export interface RunListFilter {
   org_id: string;
   workflow_id?: string;
   status?: RunStatus[];
+  /** Runs created at or after this instant. */
+  created_after?: Millis;
+  /** Runs created before this instant. */
+  created_before?: Millis;
   limit: number;
   offset: number;
 }
@@ -105,6 +111,10 @@ export interface Store {
   readonly limits: LimitStore;
   /** Assistant instances (document 001). */
   readonly instances: InstanceStore;
+  /** Workflows awaiting AI-generated steps, leased to generation runners. */
+  readonly generations: GenerationStore;
+  /** Marketplace listings: shipped templates and published workflows. */
+  readonly marketplace: MarketplaceStore;
   migrate(): Promise<void>;
   close(): Promise<void>;
   /** Subscribes to wake-ups; the returned function unsubscribes. */
@@ -134,7 +144,8 @@ export interface Store {
   /**
    * Replaces the workflow row when its stored version is `expectedVersion`; when
    * `workflow.version` is new, the definition is also stored as that version.
-   * @returns false when the stored version differs (a concurrent edit) or the workflow is gone.
+   * @returns false when the stored version differs (a concurrent edit), the workflow is gone,
+   *   or it is `generating` (only `generations.finishGeneration` may write it then).
    */
   updateWorkflow(workflow: WorkflowRecord, expectedVersion: number): Promise<boolean>;
   getWorkflow(orgId: string, id: string): Promise<WorkflowRecord | null>;

@@ -53,7 +53,7 @@ const documentCreateBody = {
 };
 
 describe('document 004: /api/v1/workflows', () => {
-  it('POST /api/v1/workflows with the document body → 201, the Workflow Object, generation not faked', async () => {
+  it('POST /api/v1/workflows with the document body → 201, the Workflow Object, generating at once', async () => {
     const body = await create(documentCreateBody);
     expect(body).toEqual({
       id: expect.stringMatching(/^wf_/),
@@ -64,16 +64,18 @@ describe('document 004: /api/v1/workflows', () => {
       timeout_ms: null,
       concurrency: null,
       throttle: null,
-      status: 'active',
+      status: 'generating',
       is_public: false,
       created_at: expect.any(String),
       updated_at: expect.any(String),
       version: 1,
       slug: 'dailyEmailSummary',
-      generation: { status: 'not_available', message: expect.stringContaining('PUT') },
+      // No LLM is configured here: the catalogue planner answers (test/api/generation.test.ts).
+      generation: expect.objectContaining({ state: 'pending', planner: 'catalogue' }),
     });
+    // Steps given win over generate_immediately: nothing to generate.
     const withSteps = await create({ ...documentCreateBody, title: 'Given steps', steps: [log('a')] });
-    expect(withSteps).not.toHaveProperty('generation');
+    expect(withSteps).toMatchObject({ status: 'active', generation: null });
   });
 
   it('accepts each trigger type of the "Trigger Types" section', async () => {
@@ -143,9 +145,10 @@ describe('document 004: /api/v1/workflows', () => {
     const wrongId = await call('PUT', `/api/v1/workflows/${id}`, { id: 'wf_other', title: 'x' });
     expect(wrongId.statusCode).toBe(400);
     expect(json(wrongId)).toMatchObject({ error: { field: 'id' } });
+    // is_public publishes to the marketplace, as POST …/publish does.
     const publish = await call('PUT', `/api/v1/workflows/${id}`, { is_public: true });
-    expect(publish.statusCode).toBe(501);
-    expect(json(publish)).toMatchObject({ error: { code: 'NOT_IMPLEMENTED' } });
+    expect(publish.statusCode).toBe(200);
+    expect(json(publish)).toMatchObject({ id, is_public: true });
 
     const deleted = await call('DELETE', `/api/v1/workflows/${id}`);
     expect(deleted.statusCode).toBe(200);
@@ -304,42 +307,28 @@ describe('document 004: /api/v1/workflows', () => {
     expect(json(on)).toMatchObject({ status: 'active', trigger_config: documentCreateBody.trigger_config });
   });
 
-  it('the marketplace and AI generation routes answer 501 NOT_IMPLEMENTED, not 404, with the documented requests', async () => {
-    const id = String((await create({ title: 'Shareable' })).id);
-    const later: [Method, string, unknown?][] = [
-      [
-        'POST',
-        `/api/v1/workflows/${id}/regenerate-steps`,
-        { reason: 'Need different approach', force_different_tools: true },
-      ],
-      ['GET', '/api/v1/workflows/explore?limit=25&offset=0'],
-      ['GET', '/api/v1/workflows/community'],
-      ['POST', `/api/v1/workflows/${id}/publish`],
-      ['POST', `/api/v1/workflows/${id}/unpublish`],
-      [
-        'POST',
-        '/api/v1/workflows/from-todo',
-        {
-          todo_id: 'todo_123',
-          todo_title: 'Plan team offsite',
-          todo_description: 'Organize company retreat for 50 people',
-        },
-      ],
-    ];
-    for (const [method, url, payload] of later) {
-      const response = await call(method, url, payload);
-      expect(response.statusCode, `${method} ${url}`).toBe(501);
-      expect(json(response)).toEqual({
-        error: {
-          code: 'NOT_IMPLEMENTED',
-          message: expect.stringMatching(/not available yet: it arrives with/),
-        },
-      });
+  it('the marketplace routes answer the documented requests (test/api/marketplace.test.ts has the rest)', async () => {
+    const id = String(
+      (await create({ title: 'Shareable', steps: [{ id: 'say', tool: 'log', params: { message: 'hi' } }] }))
+        .id,
+    );
+    for (const url of ['/api/v1/workflows/explore?limit=25&offset=0', '/api/v1/workflows/community']) {
+      const response = await call('GET', url);
+      expect(response.statusCode, url).toBe(200);
+      expect(json(response)).toMatchObject({ workflows: expect.any(Array), limit: 25, offset: 0 });
     }
+    const published = await call('POST', `/api/v1/workflows/${id}/publish`);
+    expect(published.statusCode).toBe(200);
+    expect(json(published)).toMatchObject({ id, is_public: true, listing: { id, kind: 'community' } });
     // "no auth required"
     const publicRead = await h.app.inject({ method: 'GET', url: `/api/v1/workflows/public/${id}` });
-    expect(publicRead.statusCode).toBe(501);
-    expect(json(publicRead)).toMatchObject({ error: { code: 'NOT_IMPLEMENTED' } });
+    expect(publicRead.statusCode).toBe(200);
+    expect(json(publicRead)).toMatchObject({ id, title: 'Shareable' });
+    const unpublished = await call('POST', `/api/v1/workflows/${id}/unpublish`);
+    expect(json(unpublished)).toMatchObject({ id, is_public: false });
+    expect((await h.app.inject({ method: 'GET', url: `/api/v1/workflows/public/${id}` })).statusCode).toBe(
+      404,
+    );
   });
 
   it('400 naming the field: trigger type, cron, time zone, missing schedule, context, unknown field', async () => {

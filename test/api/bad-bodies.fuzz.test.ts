@@ -47,6 +47,9 @@ interface BadBody {
 
 interface Fixture {
   workflowId: string;
+  /** The workflow regenerate-steps addresses; a regeneration leaves it generating, so it is replaced. */
+  regenerateId: string;
+  newWorkflow(): Promise<string>;
   runId: string;
   scheduleId: string;
   keyId: string;
@@ -67,6 +70,8 @@ interface Target {
   refused?: (f: Fixture) => Json[];
   /** Overrides that carry `text` into free-form strings the field-by-field salting cannot reach. */
   deepText?: (text: string) => Json[];
+  /** Run before each valid-body request, when an accepted one leaves the fixture unable to accept another. */
+  prepare?: (f: Fixture) => Promise<void>;
 }
 
 const step = { id: 'greet', tool: 'log', params: { message: 'hi' } };
@@ -201,6 +206,33 @@ const TARGETS: Target[] = [
     path: '/api/v1/workflows/{workflow_id}/execute',
     url: (f) => `/api/v1/workflows/${f.workflowId}/execute`,
     valid: () => ({ context: { a: 1, note: 'n' } }),
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/workflows/{workflow_id}/regenerate-steps',
+    url: (f) => `/api/v1/workflows/${f.regenerateId}/regenerate-steps`,
+    valid: () => ({ reason: 'Need different approach', force_different_tools: true }),
+    // Without a worker an accepted regeneration stays generating, and a second one is a 409.
+    prepare: async (f) => {
+      f.regenerateId = await f.newWorkflow();
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/workflows/from-todo',
+    url: () => '/api/v1/workflows/from-todo',
+    valid: () => ({
+      todo_id: 'todo_123',
+      todo_title: 'Plan team offsite',
+      todo_description: 'Organize company retreat for 50 people',
+    }),
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/workflows/{workflow_id}/install',
+    url: () => '/api/v1/workflows/tpl_stopRobot/install',
+    valid: () => ({ slug: 'fuzzInstalled', title: 'Fuzz installed' }),
+    refused: () => [{ slug: '9starts-with-a-digit' }, { title: '   ' }],
   },
   {
     method: 'POST',
@@ -683,8 +715,12 @@ describe.each(BACKENDS)(`bad bodies on $name (seed ${SEED})`, (backend) => {
     const schedule = await h.stepwise.schedules.scheduleOnce(orgId, workflow.id, { scheduledDate: FUTURE });
     const key = await h.stepwise.keys.create({ orgName: 'default', scopes: ['workflows:read'] });
     await h.stepwise.secrets.put(orgId, 'FUZZ_SECRET', 'original');
+    const newWorkflow = async () =>
+      (await h.stepwise.workflows.create(orgId, { title: 'Fuzz regenerate', steps: [step] })).id;
     f = {
       workflowId: workflow.id,
+      regenerateId: await newWorkflow(),
+      newWorkflow,
       runId: run.id,
       scheduleId: schedule.id,
       keyId: key.id,
@@ -890,6 +926,7 @@ describe.each(BACKENDS)(`bad bodies on $name (seed ${SEED})`, (backend) => {
               ...('idempotencyKey' in valid ? idempotency : {}),
               [field]: salted(valid[field], text),
             };
+            await target.prepare?.(f);
             await check(target.method, target.url(f), jsonBody(`${field} + ${JSON.stringify(text)}`, body));
           }
           for (const override of target.deepText?.(text) ?? []) {
@@ -917,6 +954,7 @@ describe.each(BACKENDS)(`bad bodies on $name (seed ${SEED})`, (backend) => {
     async () => {
       for (const target of TARGETS) {
         const valid = target.valid(f);
+        await target.prepare?.(f);
         const response = await send(
           target.method,
           target.url(f),

@@ -1,5 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DASHBOARD_ASSETS_ROUTE, DASHBOARD_PAGES, dashboardBuilt } from '../../src/api/dashboard.js';
 import { SCOPES, type Scope } from '../../src/domain/scopes.js';
 import { json, startApiHarness, type ApiHarness } from '../support/api-harness.js';
 
@@ -8,7 +9,7 @@ import { json, startApiHarness, type ApiHarness } from '../support/api-harness.j
 // and checked against the routes the app really serves, so a new route cannot slip past it.
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-type ObjectKind = 'workflow' | 'run' | 'schedule' | 'key' | 'secret' | 'org';
+type ObjectKind = 'workflow' | 'run' | 'schedule' | 'key' | 'secret' | 'org' | 'listing';
 type Headers = Record<string, string>;
 
 /** One org's objects, each carrying a marker that must never show up in another org's answers. */
@@ -45,15 +46,17 @@ interface RouteSpec {
   /**
    * How another org's key is answered when it addresses this org's object:
    * - default: 404, none of the object's data, nothing changed;
-   * - `placeholder`: a 501 route that reads nothing: the same 501 its owner gets;
    * - `namespace`: the name is per org (secrets): the other org writes its own secret;
    * - `operator`: key management, which spans every org (see the admin test below);
-   * - `action`: document 000's 404 `UNKNOWN_ACTION`, listing the caller's own actions.
+   * - `action`: document 000's 404 `UNKNOWN_ACTION`, listing the caller's own actions;
+   * - `public`: a marketplace listing, public by design: every org may install it into its own org.
    */
-  crossOrg?: 'placeholder' | 'namespace' | 'operator' | 'action';
+  crossOrg?: 'namespace' | 'operator' | 'action' | 'public';
 }
 
 const read: Scope = 'workflows:read';
+/** A shipped template: a listing every org sees. */
+const PUBLIC_LISTING = 'tpl_stopRobot';
 const write: Scope = 'workflows:write';
 const FUTURE = '2099-01-01T09:00:00Z';
 
@@ -92,6 +95,8 @@ const ROUTES: RouteSpec[] = [
   },
   { method: 'GET', path: '/v1/workflows/{id}/jobs', scope: read, ok: 200, object: 'workflow' },
   { method: 'GET', path: '/v1/runs/{id}', scope: read, ok: 200, object: 'run' },
+  // src/api/v1/run-routes.ts (the dashboard's run list)
+  { method: 'GET', path: '/v1/runs', scope: read, ok: 200, listing: (f) => f.runId },
   // src/api/v1/summary-routes.ts
   { method: 'GET', path: '/v1/workflows/{id}/summary', scope: read, ok: 200, object: 'workflow' },
   { method: 'GET', path: '/v1/workflows/{id}/summary/timeline', scope: read, ok: 200, object: 'workflow' },
@@ -157,34 +162,48 @@ const ROUTES: RouteSpec[] = [
     ok: 200,
     object: 'workflow',
   },
-  // The 501 placeholders (LATER_ROUTES): the scope is checked before the handler answers 501.
+  // src/api/api-v1/generation-routes.ts (document 004's AI generation)
   {
     method: 'POST',
     path: '/api/v1/workflows/{workflow_id}/regenerate-steps',
     scope: write,
-    ok: 501,
+    ok: 202,
     object: 'workflow',
-    crossOrg: 'placeholder',
+    body: () => ({ reason: 'Matrix wants another approach', force_different_tools: true }),
   },
-  { method: 'GET', path: '/api/v1/workflows/explore', scope: read, ok: 501, crossOrg: 'placeholder' },
-  { method: 'GET', path: '/api/v1/workflows/community', scope: read, ok: 501, crossOrg: 'placeholder' },
+  {
+    method: 'POST',
+    path: '/api/v1/workflows/from-todo',
+    scope: write,
+    ok: 201,
+    body: () => ({ todo_id: 'todo_matrix', todo_title: 'Matrix todo', todo_description: null }),
+  },
+  // src/api/api-v1/marketplace-routes.ts (document 004's community marketplace)
+  { method: 'GET', path: '/api/v1/workflows/explore', scope: read, ok: 200 },
+  { method: 'GET', path: '/api/v1/workflows/community', scope: read, ok: 200 },
   {
     method: 'POST',
     path: '/api/v1/workflows/{workflow_id}/publish',
     scope: write,
-    ok: 501,
+    ok: 200,
     object: 'workflow',
-    crossOrg: 'placeholder',
   },
   {
     method: 'POST',
     path: '/api/v1/workflows/{workflow_id}/unpublish',
     scope: write,
-    ok: 501,
+    ok: 200,
     object: 'workflow',
-    crossOrg: 'placeholder',
   },
-  { method: 'POST', path: '/api/v1/workflows/from-todo', scope: write, ok: 501, crossOrg: 'placeholder' },
+  {
+    method: 'POST',
+    path: '/api/v1/workflows/{workflow_id}/install',
+    scope: write,
+    ok: 201,
+    object: 'listing',
+    body: () => ({ title: 'Matrix installed' }),
+    crossOrg: 'public',
+  },
   // src/api/v1/event-routes.ts
   {
     method: 'POST',
@@ -265,8 +284,17 @@ const PUBLIC: { method: Method; path: string; documented: boolean; status: numbe
   { method: 'GET', path: '/readyz', documented: false, status: 200 },
   { method: 'GET', path: '/metrics', documented: false, status: 200 },
   { method: 'GET', path: '/openapi.json', documented: false, status: 200 },
-  // Document 004 serves public workflows without authentication; a 501 until the marketplace exists.
-  { method: 'GET', path: '/api/v1/workflows/public/{workflow_id}', documented: true, status: 501 },
+  // Document 004 serves public workflows without authentication; the fixture's workflow is private.
+  { method: 'GET', path: '/api/v1/workflows/public/{workflow_id}', documented: true, status: 404 },
+  // src/api/dashboard.ts: the web dashboard's pages (index.html, or a 503 saying how to build it)
+  // and its hashed assets; the data it shows comes from the authenticated routes above.
+  ...DASHBOARD_PAGES.map((path) => ({
+    method: 'GET' as const,
+    path: path.replace(/:(\w+)/g, '{$1}'),
+    documented: false,
+    status: dashboardBuilt() ? 200 : 503,
+  })),
+  { method: 'GET', path: DASHBOARD_ASSETS_ROUTE.replace(':file', '{file}'), documented: false, status: 404 },
 ];
 /** @fastify/swagger-ui's pages and assets. */
 const DOCS_PREFIX = '/docs';
@@ -364,6 +392,8 @@ function idOf(kind: ObjectKind, f: Fixture): string {
       return f.secretName;
     case 'org':
       return f.orgId;
+    case 'listing':
+      return PUBLIC_LISTING;
   }
 }
 
@@ -599,14 +629,16 @@ describe.each(ROUTES)('$method $path', (route) => {
     });
   }
 
-  if (route.crossOrg === 'placeholder' && route.object) {
-    it("another org's key gets the same 501 as the owner, with none of the object's data", async () => {
+  if (route.crossOrg === 'public') {
+    it("another org's key installs the public listing into its own org, changing nothing of this org", async () => {
       const f = await makeFixture('default');
-      const owner = await call(route, f, bearer(h.adminKey));
-      const other = await call(route, f, bearer(otherKey));
-      expect(other.statusCode).toBe(owner.statusCode);
-      expect(other.body).toBe(owner.body);
-      expectNoLeak(other, f, f.workflowId, 'other org → placeholder');
+      const before = await snapshot(f.orgId);
+      const response = await call(route, f, bearer(otherKey));
+      expect(response.statusCode, response.body.slice(0, 300)).toBe(route.ok);
+      const installed = json<{ id: string }>(response);
+      expect(await h.stepwise.store.getWorkflow(theirs.orgId, installed.id)).not.toBeNull();
+      expectNoLeak(response, f, '', 'other org installs');
+      expect(await snapshot(f.orgId)).toEqual(before);
     });
   }
 

@@ -1,7 +1,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stepwise } from '../../src/app/stepwise.js';
-import { startHarness, waitForRun, type Harness } from '../support/stepwise-harness.js';
+import { startHarness, waitFor, waitForRun, type Harness } from '../support/stepwise-harness.js';
 import { connectInMemory, rpcError, textJson } from './mcp-client.js';
 
 const quick = [{ id: 'say', tool: 'log', params: { message: 'hello' } }];
@@ -43,8 +43,10 @@ describe('tools over the in-memory transport', () => {
       [
         'cancel_run',
         'create_workflow',
+        'explore_workflows',
         'get_run_status',
         'get_workflow',
+        'install_workflow',
         'instance',
         'list_runs',
         'list_workflows',
@@ -252,6 +254,20 @@ describe('errors', () => {
     const error = await rpcError(client.callTool({ name: 'run_workflow', arguments: {} }));
     expect(error.code).toBe(-32602);
     expect(error.message).toContain('workflowId');
+  });
+
+  it('create_workflow with generate: true answers at once with the workflow generating', async () => {
+    const created = textJson(
+      await client.callTool({
+        name: 'create_workflow',
+        arguments: { title: 'Qualify leads', description: 'Score inbound leads', generate: true },
+      }),
+    );
+    expect(created).toMatchObject({ slug: 'qualifyLeads', status: 'generating', totalSteps: 0 });
+    // No LLM here: the catalogue planner answers (the runner started with the worker above).
+    await waitFor(async () => (await stepwise.workflows.get(orgId, 'qualifyLeads')).status === 'active');
+    const stored = await stepwise.workflows.get(orgId, 'qualifyLeads');
+    expect(stored.generation).toMatchObject({ state: 'succeeded', planner: 'catalogue' });
   });
 
   it('refuses steps the services reject with -32602 naming the field', async () => {

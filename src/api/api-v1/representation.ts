@@ -1,4 +1,6 @@
+import type { WorkflowGeneration } from '../../domain/generation.js';
 import type { RunRecord, WorkflowRecord } from '../../domain/model.js';
+import type { MarketplaceListing } from '../../domain/marketplace.js';
 
 const iso = (millis: number | null): string | null =>
   millis === null ? null : new Date(millis).toISOString();
@@ -30,6 +32,17 @@ export function apiV1Workflow(workflow: WorkflowRecord) {
     updated_at: iso(workflow.updated_at),
     version: workflow.version,
     slug: workflow.slug,
+    generation: workflow.generation ? apiV1Generation(workflow.generation) : null,
+  };
+}
+
+/** How the steps were generated, times as ISO strings like the rest of the object. */
+export function apiV1Generation(generation: WorkflowGeneration) {
+  return {
+    ...generation,
+    requested_at: iso(generation.requested_at),
+    started_at: iso(generation.started_at),
+    finished_at: iso(generation.finished_at),
   };
 }
 
@@ -76,5 +89,29 @@ export function apiV1Execution(run: RunRecord) {
     context: run.input,
     result: run.output,
     error: run.error,
+  };
+}
+
+/**
+ * A marketplace listing as `explore`, `community` and `public/{id}` show it (the dashboard reads
+ * the same shape). Where it was published from is never part of it.
+ */
+export function apiV1Listing(listing: MarketplaceListing) {
+  return {
+    id: listing.id,
+    kind: listing.kind,
+    slug: listing.slug,
+    title: listing.title,
+    description: listing.description,
+    category: listing.category,
+    credit_cost: listing.snapshot.credit_cost,
+    estimated_duration: listing.snapshot.estimated_duration,
+    inputs: listing.snapshot.inputs,
+    trigger_config: listing.snapshot.trigger_config,
+    steps: listing.snapshot.steps,
+    required_secrets: listing.snapshot.required_secrets,
+    install_count: listing.install_count,
+    published_at: iso(listing.published_at),
+    updated_at: iso(listing.updated_at),
   };
 }

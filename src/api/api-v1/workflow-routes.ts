@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Stepwise } from '../../app/stepwise.js';
-import { StepwiseError, validationError } from '../../domain/errors.js';
+import { validationError } from '../../domain/errors.js';
 import { triggerConfigSchema, type WorkflowInput, type WorkflowPatch } from '../../domain/workflow-input.js';
 import { concurrencySchema, stepSchema, throttleSchema } from '../../domain/workflow.js';
 import { principalOf, requireScope } from '../auth.js';
@@ -64,19 +64,15 @@ const executeBody = z
   .strict()
   .nullish();
 
-/** What `generate_immediately` answers until AI generation exists: said plainly, never faked. */
-const GENERATION_UNAVAILABLE = {
-  status: 'not_available',
-  message: 'AI step generation arrives with the generation feature; add steps with PUT',
-} as const;
-
-const notImplemented = (message: string): StepwiseError => new StepwiseError('NOT_IMPLEMENTED', 501, message);
-
-/** Publishing goes through the marketplace routes, which are not there yet; `is_public` must not bypass them. */
-function refusePublishing(wanted: boolean | undefined, current: boolean): void {
-  if (wanted !== undefined && wanted !== current) {
-    throw notImplemented(
-      'changing is_public is publishing to the community marketplace, which arrives with the marketplace feature',
+/**
+ * `is_public: true` publishes to the marketplace, as POST …/publish does (sanitized copy and
+ * all), so it is refused up front, before anything is written, when there are no steps to publish.
+ */
+function checkPublishable(isPublic: boolean | undefined, steps: readonly unknown[]): void {
+  if (isPublic === true && steps.length === 0) {
+    throw validationError(
+      'is_public',
+      `is_public: a workflow needs steps before it is published; add steps, then POST ${BASE}/{workflow_id}/publish`,
     );
   }
 }
@@ -96,71 +92,11 @@ function toCorePatch(body: Partial<z.infer<typeof workflowFields>>): WorkflowPat
   return Object.fromEntries(Object.entries(core).filter(([, value]) => value !== undefined)) as WorkflowPatch;
 }
 
-interface LaterRoute {
-  method: 'GET' | 'POST';
-  url: string;
-  summary: string;
-  message: string;
-  /** Absent for the one route the document serves without authentication. */
-  scope?: 'workflows:read' | 'workflows:write';
-}
-
-const MARKETPLACE = 'it arrives with the community marketplace feature';
-const LATER_ROUTES: LaterRoute[] = [
-  {
-    method: 'POST',
-    url: `${BASE}/:workflow_id/regenerate-steps`,
-    summary: 'Regenerate steps with AI (not implemented yet)',
-    message: `regenerating steps with AI is not available yet: it arrives with the AI generation feature; edit steps with PUT ${BASE}/{workflow_id}`,
-    scope: 'workflows:write',
-  },
-  {
-    method: 'GET',
-    url: `${BASE}/explore`,
-    summary: 'Featured workflows (not implemented yet)',
-    message: `exploring featured workflows is not available yet: ${MARKETPLACE}`,
-    scope: 'workflows:read',
-  },
-  {
-    method: 'GET',
-    url: `${BASE}/community`,
-    summary: 'Community workflows (not implemented yet)',
-    message: `listing community workflows is not available yet: ${MARKETPLACE}`,
-    scope: 'workflows:read',
-  },
-  {
-    method: 'GET',
-    url: `${BASE}/public/:workflow_id`,
-    summary: 'A public workflow, without authentication (not implemented yet)',
-    message: `reading public workflows is not available yet: ${MARKETPLACE}`,
-  },
-  {
-    method: 'POST',
-    url: `${BASE}/:workflow_id/publish`,
-    summary: 'Publish to the community marketplace (not implemented yet)',
-    message: `publishing workflows is not available yet: ${MARKETPLACE}`,
-    scope: 'workflows:write',
-  },
-  {
-    method: 'POST',
-    url: `${BASE}/:workflow_id/unpublish`,
-    summary: 'Remove from the community marketplace (not implemented yet)',
-    message: `unpublishing workflows is not available yet: ${MARKETPLACE}`,
-    scope: 'workflows:write',
-  },
-  {
-    method: 'POST',
-    url: `${BASE}/from-todo`,
-    summary: 'Generate a workflow from a todo item (not implemented yet)',
-    message: `creating workflows from todo items is not available yet: it arrives with the AI generation feature; create one with POST ${BASE}`,
-    scope: 'workflows:write',
-  },
-];
-
 /**
  * Document 004: `/api/v1/workflows…` with snake_case bodies, `trigger_config`, execute with
- * `context`, status with progress, executions, activate/deactivate. The marketplace and AI
- * generation routes answer 501 until those features exist.
+ * `context`, status with progress, executions, activate/deactivate. `generate_immediately`
+ * creates the workflow `generating`; the other AI generation routes are in
+ * generation-routes.ts, the marketplace routes in marketplace-routes.ts.
  */
 export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: Stepwise): void {
   const app = server.withTypeProvider<ZodTypeProvider>();
@@ -172,15 +108,17 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
     BASE,
     { preValidation: write, schema: { tags, summary: 'Create a workflow', body: createBody } },
     async (request, reply) => {
-      const { generate_immediately: generate, is_public: isPublic, ...fields } = request.body;
-      refusePublishing(isPublic, false);
-      const workflow = await stepwise.workflows.create(
-        principalOf(request).org_id,
-        toCorePatch(fields) as WorkflowInput,
-      );
-      const body = apiV1Workflow(workflow);
-      const awaitsGeneration = generate === true && workflow.definition.steps.length === 0;
-      return reply.code(201).send(awaitsGeneration ? { ...body, generation: GENERATION_UNAVAILABLE } : body);
+      const { generate_immediately: generateImmediately, is_public: isPublic, ...fields } = request.body;
+      checkPublishable(isPublic, fields.steps ?? []);
+      const orgId = principalOf(request).org_id;
+      const input = toCorePatch(fields) as WorkflowInput;
+      // Steps given win over generate_immediately: there is nothing left to generate.
+      const generate = generateImmediately === true && (fields.steps ?? []).length === 0;
+      const workflow = generate
+        ? await stepwise.generations.create(orgId, input)
+        : await stepwise.workflows.create(orgId, input);
+      const saved = isPublic ? (await stepwise.marketplace.publish(orgId, workflow.id)).workflow : workflow;
+      return reply.code(201).send(apiV1Workflow(saved));
     },
   );
 
@@ -221,8 +159,16 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
       if (request.body.id !== undefined && request.body.id !== current.id) {
         throw validationError('id', `id: '${request.body.id}' is not the id of the workflow in the path`);
       }
-      refusePublishing(request.body.is_public, current.is_public);
-      return apiV1Workflow(await stepwise.workflows.update(orgId, current.id, toCorePatch(request.body)));
+      const { is_public: isPublic } = request.body;
+      checkPublishable(isPublic, request.body.steps ?? current.definition.steps);
+      const updated = await stepwise.workflows.update(orgId, current.id, toCorePatch(request.body));
+      if (isPublic === undefined || isPublic === updated.is_public) return apiV1Workflow(updated);
+      // Publishing and unpublishing also set is_public: the listing and the flag never disagree.
+      return apiV1Workflow(
+        isPublic
+          ? (await stepwise.marketplace.publish(orgId, current.id)).workflow
+          : await stepwise.marketplace.unpublish(orgId, current.id),
+      );
     },
   );
 
@@ -319,21 +265,5 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
         return apiV1Workflow(updated);
       },
     );
-  }
-
-  for (const route of LATER_ROUTES) {
-    app.route({
-      method: route.method,
-      url: route.url,
-      ...(route.scope ? { preValidation: route.scope === 'workflows:read' ? read : write } : {}),
-      schema: {
-        tags,
-        summary: route.summary,
-        ...(route.url.includes(':workflow_id') ? { params: workflowParams } : {}),
-      },
-      handler: async () => {
-        throw notImplemented(route.message);
-      },
-    });
   }
 }

@@ -1,4 +1,5 @@
 import type { RunRecord, RunStepRecord, WorkflowRecord } from '../../domain/model.js';
+import { apiV1Generation } from '../api-v1/representation.js';
 
 const iso = (millis: number | null): string | null =>
   millis === null ? null : new Date(millis).toISOString();
@@ -33,6 +34,7 @@ export function v1Workflow(workflow: WorkflowRecord) {
     endCall: endCall ?? null,
     creditCost: workflow.credit_cost,
     metadata: otherMetadata,
+    generation: workflow.generation ? apiV1Generation(workflow.generation) : null,
     createdAt: iso(workflow.created_at),
     updatedAt: iso(workflow.updated_at),
   };

@@ -265,8 +265,11 @@ export function registerV1WorkflowRoutes(server: FastifyInstance, stepwise: Step
     },
     async (request) => {
       const detail = await stepwise.runs.detail(principalOf(request).org_id, request.params.id);
+      const job = v1Job(detail.run, detail.steps);
       return {
-        ...v1Job(detail.run, detail.steps),
+        ...job,
+        // Each attempt's input after templating (secrets show as `[secret]`), for the dashboard.
+        steps: job.steps?.map((step, index) => ({ ...step, input: detail.steps[index]!.input })),
         timeline: detail.events.map((event) => ({
           seq: event.seq,
           type: event.type,

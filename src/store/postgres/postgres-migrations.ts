@@ -64,12 +64,19 @@ CREATE TABLE workflows (
   metadata JSONB NOT NULL,
   version INTEGER NOT NULL,
   definition JSONB NOT NULL,
+  generation JSONB,
+  generation_lease_owner TEXT,
+  generation_lease_expires_at BIGINT,
+  generation_claims INTEGER NOT NULL DEFAULT 0,
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
   deleted_at BIGINT
 );
 CREATE UNIQUE INDEX workflows_org_slug_key ON workflows (org_id, slug) WHERE deleted_at IS NULL;
 CREATE INDEX workflows_org_created_idx ON workflows (org_id, created_at) WHERE deleted_at IS NULL;
+-- The generation claim: only workflows awaiting their steps are in it.
+CREATE INDEX workflows_generating_idx ON workflows (updated_at, id)
+  WHERE status = 'generating' AND deleted_at IS NULL;
 
 CREATE TABLE workflow_versions (
   workflow_id TEXT NOT NULL,
@@ -269,6 +276,28 @@ CREATE TABLE concurrency_slots (
   PRIMARY KEY (group_key, run_id)
 );
 CREATE INDEX concurrency_slots_run ON concurrency_slots (run_id);
+
+-- The marketplace: shipped templates and published workflows, as sanitized snapshots.
+CREATE TABLE marketplace_listings (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('template', 'community')),
+  source_org_id TEXT,
+  source_workflow_id TEXT,
+  slug TEXT NOT NULL,
+  title TEXT NOT NULL,
+  description TEXT NOT NULL,
+  category TEXT NOT NULL,
+  snapshot JSONB NOT NULL,
+  install_count BIGINT NOT NULL,
+  published_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  hidden BOOLEAN NOT NULL,
+  position INTEGER NOT NULL
+);
+-- explore (most installed, then newest) and community (newest) read these in order.
+CREATE INDEX marketplace_featured_idx ON marketplace_listings (install_count DESC, published_at DESC, position, id)
+  WHERE NOT hidden;
+CREATE INDEX marketplace_newest_idx ON marketplace_listings (published_at DESC, position, id) WHERE NOT hidden;
 `,
   },
 ];

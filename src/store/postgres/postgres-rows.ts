@@ -55,6 +55,7 @@ export const WORKFLOW_COLUMNS = allColumns<WorkflowRecord>()([
   'metadata',
   'version',
   'definition',
+  'generation',
   'created_at',
   'updated_at',
 ]);
@@ -127,6 +128,7 @@ const NULLABLE_JSON_COLUMNS = new Set<string>([
   'step_state',
   'resume_payload',
   'wait_match',
+  'generation',
 ]);
 const JSON_COLUMNS = new Set<string>([
   ...NULLABLE_JSON_COLUMNS,

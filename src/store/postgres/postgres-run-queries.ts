@@ -113,7 +113,7 @@ export async function getRun(db: Queryable, orgId: string | null, id: string): P
   return rows[0] ? fromRow.run(rows[0]) : null;
 }
 
-/** The org's runs, newest first, optionally of one workflow and in some statuses. */
+/** The org's runs, newest first, optionally of one workflow, in some statuses, created in a range. */
 export async function listRuns(db: Queryable, filter: RunListFilter): Promise<RunRecord[]> {
   const values: unknown[] = [filter.org_id];
   const where = ['org_id = $1'];
@@ -124,6 +124,14 @@ export async function listRuns(db: Queryable, filter: RunListFilter): Promise<Ru
   if (filter.status !== undefined) {
     values.push(filter.status);
     where.push(`status = ANY($${values.length}::text[])`);
+  }
+  if (filter.created_after !== undefined) {
+    values.push(filter.created_after);
+    where.push(`created_at >= $${values.length}`);
+  }
+  if (filter.created_before !== undefined) {
+    values.push(filter.created_before);
+    where.push(`created_at < $${values.length}`);
   }
   values.push(filter.limit, filter.offset);
   const { rows } = await db.query(

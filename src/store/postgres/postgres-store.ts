@@ -16,9 +16,11 @@ import type {
 import type { LeaseRenewal, NewRun, RunCheckpoint, RunListFilter, Store, StoreSignals } from '../store.js';
 import * as leases from './postgres-lease-queries.js';
 import { PostgresDeliveryQueries } from './postgres-delivery-queries.js';
+import { PostgresGenerationQueries } from './postgres-generation-queries.js';
 import { PostgresInstanceQueries } from './postgres-instance-queries.js';
 import { insertCreditEntry, PostgresLimitQueries } from './postgres-limit-queries.js';
 import { PostgresListener } from './postgres-listener.js';
+import { PostgresMarketplaceQueries } from './postgres-marketplace-queries.js';
 import { PostgresReportQueries } from './postgres-report-queries.js';
 import { PostgresScheduleQueries } from './postgres-schedule-queries.js';
 import { migratePostgres } from './postgres-migrations.js';
@@ -52,6 +54,8 @@ export class PostgresStore implements Store {
   readonly deliveries: PostgresDeliveryQueries;
   readonly reports: PostgresReportQueries;
   readonly instances: PostgresInstanceQueries;
+  readonly generations: PostgresGenerationQueries;
+  readonly marketplace: PostgresMarketplaceQueries;
   readonly limits: PostgresLimitQueries;
 
   private constructor(
@@ -63,6 +67,8 @@ export class PostgresStore implements Store {
     this.deliveries = new PostgresDeliveryQueries(pool);
     this.reports = new PostgresReportQueries(pool);
     this.instances = new PostgresInstanceQueries(pool);
+    this.generations = new PostgresGenerationQueries(pool);
+    this.marketplace = new PostgresMarketplaceQueries(pool);
     this.limits = new PostgresLimitQueries(pool);
   }
 

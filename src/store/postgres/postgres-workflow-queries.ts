@@ -67,7 +67,7 @@ export async function updateWorkflow(
     db.query<{ updated: number }>(
       `WITH updated AS (
         UPDATE workflows SET ${assignments.join(', ')}
-        WHERE id = $1 AND org_id = $2 AND version = $3 AND deleted_at IS NULL
+        WHERE id = $1 AND org_id = $2 AND version = $3 AND deleted_at IS NULL AND status <> 'generating'
         RETURNING id, version, definition, updated_at
       ), versioned AS (
         INSERT INTO workflow_versions (workflow_id, version, definition, created_at)

@@ -54,6 +54,7 @@ export const WORKFLOW_CODECS: Codecs<WorkflowRecord> = {
   metadata: 'json',
   version: 'value',
   definition: 'json',
+  generation: 'jsonOrNull',
   created_at: 'value',
   updated_at: 'value',
 };

@@ -105,6 +105,14 @@ export class SqliteRunQueries {
       where.push('status IN (SELECT value FROM json_each(?))');
       params.push(JSON.stringify(filter.status));
     }
+    if (filter.created_after !== undefined) {
+      where.push('created_at >= ?');
+      params.push(filter.created_after);
+    }
+    if (filter.created_before !== undefined) {
+      where.push('created_at < ?');
+      params.push(filter.created_before);
+    }
     const sql = `SELECT * FROM runs WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`;
     return this.all(sql, ...params, filter.limit, filter.offset).map(toRun);
   }

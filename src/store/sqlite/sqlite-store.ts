@@ -31,8 +31,10 @@ import {
   insertSql,
 } from './sqlite-rows.js';
 import { SqliteDeliveryQueries } from './sqlite-delivery-queries.js';
+import { SqliteGenerationQueries } from './sqlite-generation-queries.js';
 import { SqliteLimitQueries } from './sqlite-limit-queries.js';
 import { SqliteInstanceQueries } from './sqlite-instance-queries.js';
+import { SqliteMarketplaceQueries } from './sqlite-marketplace-queries.js';
 import { SqliteReportQueries } from './sqlite-report-queries.js';
 import { SqliteRunQueries } from './sqlite-run-queries.js';
 import { SqliteScheduleQueries } from './sqlite-schedule-queries.js';
@@ -86,8 +88,8 @@ const SQL = {
   updateWorkflow: `UPDATE workflows SET slug = @slug, title = @title, description = @description,
     status = @status, trigger_config = @trigger_config, is_public = @is_public, credit_cost = @credit_cost,
     callback_url = @callback_url, metadata = @metadata, version = @version, definition = @definition,
-    updated_at = @updated_at
-    WHERE id = @id AND org_id = @org_id AND deleted_at IS NULL`,
+    generation = @generation, updated_at = @updated_at
+    WHERE id = @id AND org_id = @org_id AND deleted_at IS NULL AND status <> 'generating'`,
   workflowById: 'SELECT * FROM workflows WHERE org_id = ? AND id = ? AND deleted_at IS NULL',
   workflowBySlug: 'SELECT * FROM workflows WHERE org_id = ? AND slug = ? AND deleted_at IS NULL',
   workflows: `SELECT * FROM workflows WHERE org_id = ? AND deleted_at IS NULL
@@ -119,6 +121,8 @@ export class SqliteStore implements Store {
   readonly deliveries: SqliteDeliveryQueries;
   readonly reports: SqliteReportQueries;
   readonly instances: SqliteInstanceQueries;
+  readonly generations: SqliteGenerationQueries;
+  readonly marketplace: SqliteMarketplaceQueries;
 
   readonly limits: SqliteLimitQueries;
 
@@ -129,6 +133,8 @@ export class SqliteStore implements Store {
     this.deliveries = new SqliteDeliveryQueries(connection);
     this.reports = new SqliteReportQueries(connection);
     this.instances = new SqliteInstanceQueries(connection);
+    this.generations = new SqliteGenerationQueries(connection);
+    this.marketplace = new SqliteMarketplaceQueries(connection);
   }
 
   /** Opens (creating when missing) the database; call `migrate()` before use. */
@@ -255,7 +261,8 @@ export class SqliteStore implements Store {
       const slugOwner = this.connection.statement(SQL.slugOwner).get(workflow.org_id, workflow.slug) as
         { id: string } | undefined;
       if (slugOwner !== undefined && slugOwner.id !== workflow.id) throw slugTaken(workflow.slug);
-      this.run(SQL.updateWorkflow, params);
+      // A generating workflow belongs to its generation until it ends: the update is refused.
+      if (this.run(SQL.updateWorkflow, params) === 0) return false;
       this.run(SQL.insertWorkflowVersion, params);
       return true;
     });

@@ -1,0 +1,115 @@
+import type pg from 'pg';
+import type { WorkflowGeneration } from '../../domain/generation.js';
+import type { Millis, WorkflowRecord } from '../../domain/model.js';
+import type { ClaimedGeneration, GenerationStore } from '../generation-store.js';
+import { columnList, fromRow, SQL_COLUMNS, toJson, toParam } from './postgres-rows.js';
+
+const LIVE = 'deleted_at IS NULL';
+const LEASED = `generation_lease_owner = $2 AND status = 'generating' AND ${LIVE}`;
+
+const SQL = {
+  request: `UPDATE workflows SET status = 'generating', generation = $3, generation_lease_owner = NULL,
+    generation_lease_expires_at = NULL, generation_claims = 0, updated_at = $4
+    WHERE org_id = $1 AND id = $2 AND ${LIVE} AND status <> 'generating' RETURNING ${SQL_COLUMNS.workflow}`,
+  // SKIP LOCKED: processes claiming at once take different workflows instead of queueing on one.
+  claim: `UPDATE workflows w SET generation_lease_owner = $1, generation_lease_expires_at = $3::bigint + $4::bigint,
+    generation_claims = w.generation_claims + 1
+    FROM (
+      SELECT id FROM workflows WHERE status = 'generating' AND ${LIVE}
+        AND (generation_lease_expires_at IS NULL OR generation_lease_expires_at <= $3)
+      ORDER BY updated_at, id LIMIT $2
+      FOR UPDATE SKIP LOCKED
+    ) AS due
+    WHERE w.id = due.id
+    RETURNING ${columnList(['generation_claims'], 'w')}, ${SQL_COLUMNS.workflow.replace(/"(\w+)"/g, 'w."$1"')}`,
+  renew: `UPDATE workflows SET generation_lease_expires_at = $3::bigint + $4::bigint WHERE id = $1 AND ${LEASED}`,
+  progress: `UPDATE workflows SET generation = $3 WHERE id = $1 AND ${LEASED}`,
+  release: `UPDATE workflows SET generation = $3, generation_lease_owner = NULL, generation_lease_expires_at = NULL,
+    generation_claims = generation_claims - 1 WHERE id = $1 AND ${LEASED}`,
+  finish: `WITH finished AS (
+      UPDATE workflows SET title = $3, description = $4, status = $5, trigger_config = $6, credit_cost = $7,
+        metadata = $8, version = $9, definition = $10, generation = $11, updated_at = $12,
+        generation_lease_owner = NULL, generation_lease_expires_at = NULL
+      WHERE id = $1 AND ${LEASED}
+      RETURNING id, version, definition, updated_at
+    ), versioned AS (
+      INSERT INTO workflow_versions (workflow_id, version, definition, created_at)
+      SELECT id, version, definition, updated_at FROM finished
+      ON CONFLICT (workflow_id, version) DO NOTHING
+    )
+    SELECT count(*)::int AS finished FROM finished`,
+} as const;
+
+/** The GenerationStore of the PostgreSQL backend: claims with `FOR UPDATE SKIP LOCKED`. */
+export class PostgresGenerationQueries implements GenerationStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async requestGeneration(
+    orgId: string,
+    workflowId: string,
+    generation: WorkflowGeneration,
+    now: Millis,
+  ): Promise<WorkflowRecord | null> {
+    const { rows } = await this.pool.query(SQL.request, [orgId, workflowId, toJson(generation), now]);
+    return rows[0] ? fromRow.workflow(rows[0]) : null;
+  }
+
+  async claimGenerations(
+    owner: string,
+    limit: number,
+    leaseMs: number,
+    now: Millis,
+  ): Promise<ClaimedGeneration[]> {
+    const { rows } = await this.pool.query(SQL.claim, [owner, limit, now, leaseMs]);
+    return rows.map((row: Record<string, unknown>) => ({
+      workflow: fromRow.workflow(row),
+      claims: Number(row.generation_claims),
+    }));
+  }
+
+  async renewGenerationLease(
+    owner: string,
+    workflowId: string,
+    leaseMs: number,
+    now: Millis,
+  ): Promise<boolean> {
+    const result = await this.pool.query(SQL.renew, [workflowId, owner, now, leaseMs]);
+    return result.rowCount === 1;
+  }
+
+  async saveGenerationProgress(
+    owner: string,
+    workflowId: string,
+    generation: WorkflowGeneration,
+  ): Promise<boolean> {
+    const result = await this.pool.query(SQL.progress, [workflowId, owner, toJson(generation)]);
+    return result.rowCount === 1;
+  }
+
+  async releaseGeneration(
+    owner: string,
+    workflowId: string,
+    generation: WorkflowGeneration,
+  ): Promise<boolean> {
+    const result = await this.pool.query(SQL.release, [workflowId, owner, toJson(generation)]);
+    return result.rowCount === 1;
+  }
+
+  async finishGeneration(owner: string, workflow: WorkflowRecord): Promise<boolean> {
+    const { rows } = await this.pool.query<{ finished: number }>(SQL.finish, [
+      workflow.id,
+      owner,
+      workflow.title,
+      workflow.description,
+      workflow.status,
+      toParam('trigger_config', workflow.trigger_config),
+      workflow.credit_cost,
+      toParam('metadata', workflow.metadata),
+      workflow.version,
+      toParam('definition', workflow.definition),
+      toParam('generation', workflow.generation),
+      workflow.updated_at,
+    ]);
+    return rows[0]?.finished === 1;
+  }
+}

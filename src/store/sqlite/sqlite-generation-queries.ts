@@ -1,0 +1,100 @@
+import type { WorkflowGeneration } from '../../domain/generation.js';
+import type { Millis, WorkflowRecord } from '../../domain/model.js';
+import type { ClaimedGeneration, GenerationStore } from '../generation-store.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+import { decodeRow, encodeRecord, jsonOrNull, WORKFLOW_CODECS } from './sqlite-rows.js';
+
+const LIVE = 'deleted_at IS NULL';
+
+const SQL = {
+  request: `UPDATE workflows SET status = 'generating', generation = ?, generation_lease_owner = NULL,
+    generation_lease_expires_at = NULL, generation_claims = 0, updated_at = ?
+    WHERE org_id = ? AND id = ? AND ${LIVE} AND status <> 'generating' RETURNING *`,
+  // Walks workflows_generating_idx.
+  claimable: `SELECT id FROM workflows WHERE status = 'generating' AND ${LIVE}
+    AND (generation_lease_expires_at IS NULL OR generation_lease_expires_at <= ?)
+    ORDER BY updated_at, id LIMIT ?`,
+  lease: `UPDATE workflows SET generation_lease_owner = ?, generation_lease_expires_at = ?,
+    generation_claims = generation_claims + 1 WHERE id = ? RETURNING *`,
+  renew: `UPDATE workflows SET generation_lease_expires_at = ?
+    WHERE id = ? AND generation_lease_owner = ? AND status = 'generating' AND ${LIVE}`,
+  progress: `UPDATE workflows SET generation = ?
+    WHERE id = ? AND generation_lease_owner = ? AND status = 'generating' AND ${LIVE}`,
+  release: `UPDATE workflows SET generation = ?, generation_lease_owner = NULL, generation_lease_expires_at = NULL,
+    generation_claims = generation_claims - 1
+    WHERE id = ? AND generation_lease_owner = ? AND status = 'generating' AND ${LIVE}`,
+  finish: `UPDATE workflows SET title = @title, description = @description, status = @status,
+    trigger_config = @trigger_config, credit_cost = @credit_cost, metadata = @metadata, version = @version,
+    definition = @definition, generation = @generation, updated_at = @updated_at,
+    generation_lease_owner = NULL, generation_lease_expires_at = NULL
+    WHERE id = @id AND org_id = @org_id AND generation_lease_owner = @owner AND status = 'generating' AND ${LIVE}`,
+  insertVersion: `INSERT INTO workflow_versions (workflow_id, version, definition, created_at)
+    VALUES (@id, @version, @definition, @updated_at) ON CONFLICT (workflow_id, version) DO NOTHING`,
+} as const;
+
+const toWorkflow = (row: unknown): WorkflowRecord => decodeRow(row, WORKFLOW_CODECS);
+
+/** The GenerationStore of the SQLite backend: claims in one immediate transaction on the single writer. */
+export class SqliteGenerationQueries implements GenerationStore {
+  constructor(private readonly connection: SqliteConnection) {}
+
+  async requestGeneration(
+    orgId: string,
+    workflowId: string,
+    generation: WorkflowGeneration,
+    now: Millis,
+  ): Promise<WorkflowRecord | null> {
+    const row = this.connection.statement(SQL.request).get(jsonOrNull(generation), now, orgId, workflowId);
+    return row === undefined ? null : toWorkflow(row);
+  }
+
+  async claimGenerations(
+    owner: string,
+    limit: number,
+    leaseMs: number,
+    now: Millis,
+  ): Promise<ClaimedGeneration[]> {
+    return this.connection.write(() => {
+      const due = this.connection.statement(SQL.claimable).all(now, limit) as { id: string }[];
+      const lease = this.connection.statement(SQL.lease);
+      return due.map(({ id }) => {
+        const row = lease.get(owner, now + leaseMs, id) as { generation_claims: number };
+        return { workflow: toWorkflow(row), claims: row.generation_claims };
+      });
+    });
+  }
+
+  async renewGenerationLease(
+    owner: string,
+    workflowId: string,
+    leaseMs: number,
+    now: Millis,
+  ): Promise<boolean> {
+    return this.connection.statement(SQL.renew).run(now + leaseMs, workflowId, owner).changes > 0;
+  }
+
+  async saveGenerationProgress(
+    owner: string,
+    workflowId: string,
+    generation: WorkflowGeneration,
+  ): Promise<boolean> {
+    return this.connection.statement(SQL.progress).run(jsonOrNull(generation), workflowId, owner).changes > 0;
+  }
+
+  async releaseGeneration(
+    owner: string,
+    workflowId: string,
+    generation: WorkflowGeneration,
+  ): Promise<boolean> {
+    return this.connection.statement(SQL.release).run(jsonOrNull(generation), workflowId, owner).changes > 0;
+  }
+
+  async finishGeneration(owner: string, workflow: WorkflowRecord): Promise<boolean> {
+    const params = { ...encodeRecord(workflow, WORKFLOW_CODECS), owner };
+    return this.connection.write(() => {
+      if (this.connection.statement(SQL.finish).run(params).changes === 0) return false;
+      this.connection.statement(SQL.insertVersion).run(params);
+      return true;
+    });
+  }
+}

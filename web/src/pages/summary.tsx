@@ -1,0 +1,169 @@
+import { useState } from 'preact/hooks';
+import { api, type Job } from '../api';
+import { BucketTable, RunsChart, SuccessChart } from '../components/charts';
+import { ErrorNotice, Loading } from '../components/common';
+import { formatDuration, formatPercent, statusLabel } from '../format';
+import { rate, summarize, type SummaryView } from '../summary-math';
+import { usePoll } from '../use-poll';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const PERIODS = {
+  '24h': { label: 'Last 24 hours', ms: DAY, bucket: 'hour', bucketMs: HOUR },
+  '7d': { label: 'Last 7 days', ms: 7 * DAY, bucket: 'day', bucketMs: DAY },
+  '30d': { label: 'Last 30 days', ms: 30 * DAY, bucket: 'day', bucketMs: DAY },
+} as const;
+type Period = keyof typeof PERIODS;
+/** Org-wide figures are computed here from at most this many of the period's runs. */
+const MAX_RUNS = 2000;
+
+async function orgWide(
+  from: number,
+  to: number,
+  bucketMs: number,
+): Promise<SummaryView & { truncated: boolean }> {
+  const runs: Job[] = [];
+  for (let offset = 0; offset < MAX_RUNS; offset += 500) {
+    const page = await api.listRuns({ created_after: new Date(from).toISOString(), limit: 500, offset });
+    runs.push(...page);
+    if (page.length < 500) return { ...summarize(runs, from, to, bucketMs), truncated: false };
+  }
+  return { ...summarize(runs, from, to, bucketMs), truncated: true };
+}
+
+async function ofWorkflow(
+  id: string,
+  from: number,
+  to: number,
+  bucket: string,
+): Promise<SummaryView & { truncated: boolean }> {
+  const range = { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+  const [summary, timeline] = await Promise.all([
+    api.summary(id, range),
+    api.timeline(id, { ...range, bucket }),
+  ]);
+  return {
+    total: summary.total_runs,
+    byStatus: summary.by_status,
+    successRate: summary.success_rate,
+    p50: summary.duration_ms.p50,
+    p95: summary.duration_ms.p95,
+    credits: summary.credits_used,
+    bucketMs: timeline.bucket_ms,
+    buckets: timeline.buckets.map((b) => {
+      const succeeded = b.by_status.completed + b.by_status.partial_complete;
+      const finished = succeeded + b.by_status.failed + b.by_status.cancelled;
+      return {
+        start: Date.parse(b.bucket_start),
+        total: b.total,
+        succeeded,
+        failed: b.by_status.failed,
+        successRate: rate(succeeded, finished),
+      };
+    }),
+    truncated: false,
+  };
+}
+
+export function SummaryPage() {
+  const [workflow, setWorkflow] = useState('');
+  const [period, setPeriod] = useState<Period>('7d');
+  const workflows = usePoll(() => api.listWorkflows(), [], { live: false });
+  const view = usePoll(
+    () => {
+      const { ms, bucket, bucketMs } = PERIODS[period];
+      const to = Date.now();
+      const from = to - ms;
+      return workflow ? ofWorkflow(workflow, from, to, bucket) : orgWide(from, to, bucketMs);
+    },
+    [workflow, period],
+    { intervalMs: 30_000 },
+  );
+  const hourly = PERIODS[period].bucketMs === HOUR;
+  const formatBucket = (start: number) =>
+    new Intl.DateTimeFormat(
+      undefined,
+      hourly ? { hour: '2-digit', minute: '2-digit' } : { month: 'short', day: 'numeric' },
+    ).format(start);
+  const data = view.data;
+
+  return (
+    <>
+      <h1>Summary</h1>
+      <form class="filters" aria-label="Summary options" onSubmit={(e) => e.preventDefault()}>
+        <div>
+          <label for="summary-workflow">Workflow</label>
+          <select id="summary-workflow" value={workflow} onChange={(e) => setWorkflow(e.currentTarget.value)}>
+            <option value="">All workflows</option>
+            {(workflows.data ?? []).map((w) => (
+              <option key={w.id} value={w.id}>
+                {w.title}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label for="summary-period">Period</label>
+          <select
+            id="summary-period"
+            value={period}
+            onChange={(e) => setPeriod(e.currentTarget.value as Period)}
+          >
+            {Object.entries(PERIODS).map(([value, p]) => (
+              <option key={value} value={value}>
+                {p.label}
+              </option>
+            ))}
+          </select>
+        </div>
+      </form>
+      <ErrorNotice error={view.error} />
+      {!data ? (
+        view.loading && <Loading what="the summary" />
+      ) : (
+        <>
+          <dl class="stats">
+            <div>
+              <dt>Runs</dt>
+              <dd>{data.total}</dd>
+            </div>
+            <div>
+              <dt>Success rate</dt>
+              <dd>{formatPercent(data.successRate)}</dd>
+            </div>
+            <div>
+              <dt>p50 duration</dt>
+              <dd>{formatDuration(data.p50)}</dd>
+            </div>
+            <div>
+              <dt>p95 duration</dt>
+              <dd>{formatDuration(data.p95)}</dd>
+            </div>
+            <div>
+              <dt>Credits used</dt>
+              <dd>{data.credits}</dd>
+            </div>
+          </dl>
+          <p class="small muted">
+            {Object.entries(data.byStatus)
+              .filter(([, n]) => n > 0)
+              .map(([status, n]) => `${statusLabel(status)}: ${n}`)
+              .join(' · ') || 'No runs in this period.'}
+            {data.truncated && ` Computed from the latest ${MAX_RUNS} runs of the period.`}
+          </p>
+          <div class="charts">
+            <section aria-labelledby="runs-chart-heading">
+              <h2 id="runs-chart-heading">Runs over time</h2>
+              <RunsChart label="Runs over time" buckets={data.buckets} formatBucket={formatBucket} />
+            </section>
+            <section aria-labelledby="rate-chart-heading">
+              <h2 id="rate-chart-heading">Success rate</h2>
+              <SuccessChart label="Success rate" buckets={data.buckets} formatBucket={formatBucket} />
+            </section>
+          </div>
+          <BucketTable buckets={data.buckets} formatBucket={formatBucket} />
+        </>
+      )}
+    </>
+  );
+}
