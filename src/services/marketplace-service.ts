@@ -1,5 +1,5 @@
 import type { Clock } from '../domain/clock.js';
-import { notFound, StepwiseError, validationError } from '../domain/errors.js';
+import { notFound, validationError } from '../domain/errors.js';
 import type { WorkflowRecord } from '../domain/model.js';
 import { publicCopy } from '../domain/publishing.js';
 import type { WorkflowTemplate } from '../domain/template.js';
@@ -17,7 +17,6 @@ export interface InstallOptions {
   title?: string;
 }
 
-const MAX_SLUG_ATTEMPTS = 50;
 const COMMUNITY_CATEGORY = 'community';
 
 /** The parts of a definition a listing carries, without the absent ones. */
@@ -204,29 +203,8 @@ export class MarketplaceService {
     };
     const workflow = options.slug
       ? await this.workflows.create(orgId, { ...input, slug: options.slug })
-      : await this.createWithFreeSlug(orgId, input, listing.slug);
+      : await this.workflows.create(orgId, input, { freeSlugFrom: listing.slug });
     const count = await this.store.marketplace.recordInstall(listing.id);
     return { workflow, listing: { ...listing, install_count: count ?? listing.install_count } };
-  }
-
-  private async createWithFreeSlug(
-    orgId: string,
-    input: WorkflowInput,
-    wanted: string,
-  ): Promise<WorkflowRecord> {
-    for (let n = 1; n <= MAX_SLUG_ATTEMPTS; n += 1) {
-      try {
-        return await this.workflows.create(orgId, {
-          ...input,
-          slug: n === 1 ? wanted : `${wanted.slice(0, 60)}${n}`,
-        });
-      } catch (error) {
-        if (!(error instanceof StepwiseError) || error.code !== 'SLUG_TAKEN') throw error;
-      }
-    }
-    throw validationError(
-      'slug',
-      `slug: '${wanted}' and its numbered variants are taken in this org; give a slug`,
-    );
   }
 }

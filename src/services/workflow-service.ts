@@ -43,12 +43,13 @@ export class WorkflowService {
 
   /**
    * Creates a workflow. With `options.generation` (a pending one) it is created `generating`,
-   * and a generation runner will write its steps.
+   * and a generation runner will write its steps. Without a `slug` in `raw`, it takes
+   * `options.freeSlugFrom` (else one made from the title), or a numbered variant when taken.
    */
   async create(
     orgId: string,
     raw: WorkflowInput,
-    options: { generation?: WorkflowGeneration } = {},
+    options: { generation?: WorkflowGeneration; freeSlugFrom?: string } = {},
   ): Promise<WorkflowRecord> {
     const parsed = workflowInputSchema.safeParse(raw);
     if (!parsed.success) throw zodToValidationError(parsed.error);
@@ -83,7 +84,9 @@ export class WorkflowService {
       await this.store.insertWorkflow(workflow);
       return this.saved(workflow);
     }
-    return this.saved(await this.insertWithFreeSlug(base, slugFromTitle(input.title)));
+    return this.saved(
+      await this.insertWithFreeSlug(base, options.freeSlugFrom ?? slugFromTitle(input.title)),
+    );
   }
 
   async update(orgId: string, id: string, raw: WorkflowPatch): Promise<WorkflowRecord> {
@@ -228,7 +231,7 @@ export class WorkflowService {
     wanted: string,
   ): Promise<WorkflowRecord> {
     for (let n = 1; n <= MAX_SLUG_ATTEMPTS; n += 1) {
-      const workflow = { ...base, slug: n === 1 ? wanted : `${wanted}${n}` };
+      const workflow = { ...base, slug: n === 1 ? wanted : `${wanted.slice(0, 60)}${n}` };
       try {
         await this.store.insertWorkflow(workflow);
         return workflow;
