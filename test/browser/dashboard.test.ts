@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +26,58 @@ interface RunView {
   status: string;
 }
 
+interface ScheduleView {
+  workFlowId: string;
+  cron: string | null;
+  timezone: string;
+  nextFireAt: string | null;
+}
+
+/** `2026-11-27 09:00` (the date and wall-clock minute of `at` in `timeZone`), computed here, not by the UI. */
+function wallClock(at: string, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(new Date(at));
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? '';
+  return `${part('year')}-${part('month')}-${part('day')} ${part('hour')}:${part('minute')}`;
+}
+
+/**
+ * A local HTTP endpoint that answers 503 to its first `failures` requests and 200 with JSON
+ * after, for a step that fails and then succeeds on retry.
+ */
+async function startFlakyServer(
+  failures: number,
+): Promise<{ url: string; hits: () => number; close: () => Promise<void> }> {
+  let hits = 0;
+  const server: Server = createServer((request, response) => {
+    hits += 1;
+    request.resume();
+    if (hits <= failures) {
+      response.writeHead(503, { 'content-type': 'text/plain' }).end(`busy (request ${hits})`);
+    } else {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, hits }));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/flaky`,
+    hits: () => hits,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
 describe.skipIf(skipReason !== null)('the web dashboard in Chromium', { timeout: 60_000 }, () => {
   let serve: ServeProcess;
   let session: BrowserSession;
@@ -35,7 +89,8 @@ describe.skipIf(skipReason !== null)('the web dashboard in Chromium', { timeout:
   let cancelledRunId = '';
 
   beforeAll(async () => {
-    serve = await startServe();
+    // The retry test's `http` step calls a server of the test's on 127.0.0.1.
+    serve = await startServe({ STEPWISE_ALLOW_PRIVATE_NETWORK: '1' });
     const index = await fetch(serve.url);
     if (index.status !== 200)
       throw new Error(
@@ -296,6 +351,134 @@ describe.skipIf(skipReason !== null)('the web dashboard in Chromium', { timeout:
 
     await goTo('Instances', 'Instances');
     await session.screenshot('instances');
+  });
+
+  it("shows a schedule's next fire time in its zone (America/New_York) and in a Berlin viewer's", async () => {
+    const scheduleZone = 'America/New_York';
+    const viewerZone = 'Europe/Berlin';
+    const title = `Browser daily ${Date.now().toString(36)}`;
+    const workflow = await serve.api<{ id: string }>('POST', '/v1/workflows', {
+      title,
+      steps: [{ id: 'morning', tool: 'log', params: { message: 'good morning' } }],
+      triggerConfig: { type: 'scheduled', enabled: true, schedule: '0 9 * * *', timezone: scheduleZone },
+    });
+    const { data: schedules } = await serve.api<{ data: ScheduleView[] }>(
+      'GET',
+      `/v1/schedules?workflowId=${encodeURIComponent(workflow.id)}`,
+    );
+    expect(schedules).toHaveLength(1);
+    const nextFireAt = schedules[0]!.nextFireAt!;
+    expect(schedules[0]).toMatchObject({ cron: '0 9 * * *', timezone: scheduleZone });
+    // The expected wall clocks come from the API's instant, so DST on the fire date is accounted for.
+    const inScheduleZone = wallClock(nextFireAt, scheduleZone);
+    const inViewerZone = wallClock(nextFireAt, viewerZone);
+    expect(inScheduleZone).toMatch(/ 09:00$/);
+    expect(inViewerZone).not.toBe(inScheduleZone);
+
+    const berlin = await session.openPage({ timezoneId: viewerZone });
+    await berlin.goto(`/workflows/${encodeURIComponent(workflow.id)}`);
+    await berlin.getByLabel('API key').fill(serve.adminKey);
+    await berlin.getByRole('button', { name: 'Sign in' }).click();
+    await berlin.getByRole('heading', { level: 1, name: title }).waitFor();
+
+    const section = berlin.getByRole('region', { name: 'Schedules' });
+    await section.waitFor();
+    const table = section.getByRole('table');
+    const headers = (await table.getByRole('columnheader').allTextContents()).map((text) => text.trim());
+    const zoneColumn = headers.findIndex((text) => /schedule's zone/i.test(text));
+    const viewerColumn = headers.findIndex((text) => text.includes(`your zone, ${viewerZone}`));
+    expect(zoneColumn, headers.join(' | ')).toBeGreaterThanOrEqual(0);
+    expect(viewerColumn, headers.join(' | ')).toBeGreaterThanOrEqual(0);
+
+    const row = table.getByRole('row').filter({ hasText: '0 9 * * *' });
+    await expect(row.count()).resolves.toBe(1);
+    const cells = row.getByRole('cell');
+    expect(await cells.first().textContent()).toContain(scheduleZone);
+    const zoneCell = ((await cells.nth(zoneColumn).textContent()) ?? '').trim();
+    const viewerCell = ((await cells.nth(viewerColumn).textContent()) ?? '').trim();
+    // `2026-11-27 09:00 EST` and `2026-11-27 15:00 GMT+1` (or CET, as the browser's ICU names it).
+    expect(zoneCell).toMatch(new RegExp(`^${inScheduleZone} E[SD]T$`));
+    expect(viewerCell).toMatch(new RegExp(`^${inViewerZone} (CES?T|GMT\\+[12])$`));
+    await session.screenshot('workflow-schedule-berlin-viewer', berlin);
+    await berlin.context().close();
+  });
+
+  it('draws every attempt of a step that failed twice (503) and then succeeded on retry', async () => {
+    const flaky = await startFlakyServer(2);
+    try {
+      const workflow = await serve.api<{ id: string }>('POST', '/v1/workflows', {
+        title: `Browser flaky ${Date.now().toString(36)}`,
+        steps: [
+          {
+            id: 'fetch',
+            tool: 'http',
+            params: { method: 'GET', url: flaky.url },
+            retry: { max_attempts: 3, backoff: 'fixed', initial_ms: 300, max_ms: 300 },
+          },
+          { id: 'after', tool: 'log', params: { message: 'fetched {{ steps.fetch.output.status }}' } },
+        ],
+      });
+      const { jobId } = await serve.api<{ jobId: string }>('POST', `/v1/workflows/${workflow.id}/run`, {
+        input: {},
+      });
+
+      await goTo('Runs', 'Runs');
+      await page.getByRole('link', { name: jobId, exact: true }).click();
+      await page.waitForURL(new RegExp(`/runs/${jobId}$`));
+      await textMatches(page.getByRole('status').first(), /completed/, 20_000);
+      expect(flaky.hits()).toBe(3);
+
+      const timeline = page.getByRole('img', { name: 'Step timeline' });
+      const bars = timeline
+        .locator('rect')
+        .filter({ has: page.locator('title', { hasText: /^fetch attempt / }) });
+      await expect.poll(() => bars.count(), { timeout: 5_000 }).toBe(3);
+      const titles = (await bars.locator('title').allTextContents()).map((title) => title.trim());
+      expect(titles[0]).toMatch(/^fetch attempt 1: failed in \d/);
+      expect(titles[1]).toMatch(/^fetch attempt 2: failed in \d/);
+      expect(titles[2]).toMatch(/^fetch attempt 3: completed in \d/);
+
+      // Failures are red and completions green (distinct fills); retries are hatched (an overlay
+      // filled with the retry pattern), the first attempt is not; and the attempts follow in time.
+      const looks = await bars.evaluateAll((rects) =>
+        rects.map((rect) => {
+          const element = rect as unknown as {
+            getAttribute(name: string): string | null;
+            nextElementSibling: { getAttribute(name: string): string | null } | null;
+          };
+          const style = (
+            globalThis as unknown as { getComputedStyle(element: unknown): { fill: string } }
+          ).getComputedStyle(rect);
+          return {
+            classes: (element.getAttribute('class') ?? '').split(/\s+/),
+            fill: style.fill,
+            x: Number(element.getAttribute('x')),
+            overlay: element.nextElementSibling?.getAttribute('fill') ?? null,
+          };
+        }),
+      );
+      expect(looks.map((look) => look.classes.includes('bar-retry'))).toEqual([false, true, true]);
+      expect(looks.map((look) => look.overlay)).toEqual([null, 'url(#retry-hatch)', 'url(#retry-hatch)']);
+      expect(looks[0]!.classes).toContain('bar-failed');
+      expect(looks[1]!.classes).toContain('bar-failed');
+      expect(looks[2]!.classes).toContain('bar-completed');
+      for (const look of looks) expect(look.fill).toMatch(/^rgb/);
+      expect(looks[0]!.fill).toBe(looks[1]!.fill);
+      expect(looks[2]!.fill).not.toBe(looks[0]!.fill);
+      expect(looks[0]!.x).toBeLessThan(looks[1]!.x);
+      expect(looks[1]!.x).toBeLessThan(looks[2]!.x);
+      await expect(timeline.locator('pattern#retry-hatch').count()).resolves.toBe(1);
+
+      // Each attempt also has its own card, the failures saying why.
+      for (const attempt of [1, 2, 3])
+        await page.getByRole('article', { name: `fetch attempt ${attempt}`, exact: true }).waitFor();
+      expect(await page.getByRole('article', { name: 'fetch attempt 1', exact: true }).textContent()).toMatch(
+        /503/,
+      );
+      await session.screenshot('run-retried-step-timeline');
+    } finally {
+      await flaky.close();
+    }
   });
 
   it('signs out back to the sign-in form, having logged no console error, page error or failed request', async () => {

@@ -1,7 +1,13 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  type Page,
+} from 'playwright-core';
 
 /**
  * Real-browser tests drive Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it
@@ -68,6 +74,9 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
+/** The context options every page of a {@link BrowserSession} shares unless {@link BrowserSession.openPage} overrides them. */
+type ContextOptions = Pick<BrowserContextOptions, 'baseURL' | 'viewport' | 'locale' | 'timezoneId'>;
+
 /** Something that went wrong in the page: a console error, an uncaught exception, a failed request. */
 export interface PageProblem {
   kind: 'console' | 'pageerror' | 'requestfailed' | 'http';
@@ -85,12 +94,21 @@ export class BrowserSession {
   readonly excused: PageProblem[] = [];
   private shots = 0;
 
+  /** Pages opened by {@link openPage}, each in a context of its own; closed with the session. */
+  private readonly extraContexts: BrowserContext[] = [];
+
   private constructor(
     readonly browser: Browser,
     readonly context: BrowserContext,
     readonly page: Page,
     readonly screenshotDir: string,
+    private readonly contextOptions: ContextOptions,
   ) {
+    this.watch(page);
+  }
+
+  /** Records `page`'s console errors, uncaught errors, failed requests and HTTP errors in {@link problems}. */
+  private watch(page: Page): void {
     page.on('console', (message) => {
       if (message.type() === 'error')
         this.record({ kind: 'console', text: message.text(), url: message.location().url });
@@ -125,18 +143,33 @@ export class BrowserSession {
     fresh?: boolean;
   }): Promise<BrowserSession> {
     const browser = await launchChromium();
-    const context = await browser.newContext({
+    const contextOptions: ContextOptions = {
       baseURL: options.baseURL,
       viewport: { width: 1280, height: 860 },
       locale: 'en-US',
       timezoneId: 'UTC',
-    });
+    };
+    const context = await browser.newContext(contextOptions);
     context.setDefaultTimeout(10_000);
     const page = await context.newPage();
     const dir = options.screenshotDir ?? ARTIFACT_DIR;
     if (options.fresh) rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    return new BrowserSession(browser, context, page, dir);
+    return new BrowserSession(browser, context, page, dir, contextOptions);
+  }
+
+  /**
+   * Opens a page in a new context of the same browser, like the first but for `overrides`
+   * (a viewer in another time zone: `{ timezoneId: 'Europe/Berlin' }`). It starts signed out
+   * (its own sessionStorage); its problems are recorded with the first page's.
+   */
+  async openPage(overrides: Partial<ContextOptions>): Promise<Page> {
+    const context = await this.browser.newContext({ ...this.contextOptions, ...overrides });
+    context.setDefaultTimeout(10_000);
+    this.extraContexts.push(context);
+    const page = await context.newPage();
+    this.watch(page);
+    return page;
   }
 
   private record(problem: PageProblem): void {
@@ -161,12 +194,12 @@ export class BrowserSession {
     return result;
   }
 
-  /** Saves a full-page PNG as `<dir>/<nn>-<name>.png` and returns its path. */
-  async screenshot(name: string): Promise<string> {
+  /** Saves a full-page PNG of `page` (the first by default) as `<dir>/<nn>-<name>.png` and returns its path. */
+  async screenshot(name: string, page: Page = this.page): Promise<string> {
     this.shots += 1;
     const safe = name.replace(/[^a-z0-9_-]+/gi, '-').toLowerCase();
     const file = path.join(this.screenshotDir, `${String(this.shots).padStart(2, '0')}-${safe}.png`);
-    await this.page.screenshot({ path: file, fullPage: true });
+    await page.screenshot({ path: file, fullPage: true });
     return file;
   }
 
@@ -176,7 +209,7 @@ export class BrowserSession {
       path.join(this.screenshotDir, 'problems.json'),
       `${JSON.stringify({ problems: this.problems, excused: this.excused }, null, 2)}\n`,
     );
-    await this.context.close().catch(() => undefined);
+    for (const context of [...this.extraContexts, this.context]) await context.close().catch(() => undefined);
     await this.browser.close();
   }
 }
