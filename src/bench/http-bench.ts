@@ -286,6 +286,14 @@ export async function measureHttp(options: HttpBenchOptions = {}): Promise<HttpB
 
     if (settings.warmupSeconds > 0) await load.fire(start, settings.warmupSeconds);
     const startSlices = [await load.fire(start, settings.durationSeconds)];
+    // The dashboard's live runs list, read once the start load has stored thousands of runs.
+    const runsList: Target = {
+      label: 'GET /v1/runs?limit=50',
+      url: `${base}/v1/runs?workflow_id=${workflow.id}&limit=50`,
+      method: 'GET',
+      headers: { 'x-api-key': key },
+    };
+    const runsListSlices = [await load.fire(runsList, settings.durationSeconds)];
     const backlog = (
       await stepwise.store.listRuns({
         org_id: orgId,
@@ -302,6 +310,7 @@ export async function measureHttp(options: HttpBenchOptions = {}): Promise<HttpB
     const bareResult = combine(bare, bareSlices, settings);
     const statusResult = combine(status, statusSlices, settings);
     const startResult = combine(start, startSlices, settings);
+    const runsListResult = combine(runsList, runsListSlices, settings);
     return {
       rows: [
         {
@@ -321,6 +330,12 @@ export async function measureHttp(options: HttpBenchOptions = {}): Promise<HttpB
           perSecond: startResult.requestsPerSecond,
           unit: 'req/s',
           note: `${describe(startResult)}, worker running: ${backlog} runs not yet executed at the end`,
+        },
+        {
+          name: 'http sqlite GET /v1/runs?limit=50',
+          perSecond: runsListResult.requestsPerSecond,
+          unit: 'req/s',
+          note: `${describe(runsListResult)}, the dashboard's runs list over the runs the previous row stored`,
         },
       ],
       statusOverBare: statusResult.requestsPerSecond / bareResult.requestsPerSecond,
