@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StepwiseError } from './errors.js';
 import { slugFromTitle } from './workflow-input.js';
-import { parseWorkflowDefinition } from './workflow.js';
+import { nextStepIndex, parseWorkflowDefinition } from './workflow.js';
 
 const known = (tool: string) => ['http', 'log'].includes(tool);
 
@@ -85,6 +85,27 @@ describe('parseWorkflowDefinition', () => {
         parseWorkflowDefinition({ steps: [{ id: 'a', tool: 'log', retry: { max_attempts: 0 } }] }, known),
       ).field,
     ).toBe('steps.0.retry.max_attempts');
+  });
+});
+
+describe('nextStepIndex', () => {
+  const definition = parseWorkflowDefinition(
+    { steps: ['a', 'b', 'c'].map((id) => ({ id, tool: 'log' })) },
+    known,
+  );
+
+  it('goes on to the following step, ends the run, or jumps to the step named', () => {
+    expect(nextStepIndex(definition, 0, undefined)).toBe(1);
+    expect(nextStepIndex(definition, 0, null)).toBe(3);
+    expect(nextStepIndex(definition, 2, 'a')).toBe(0);
+  });
+
+  it('names the branching step when the target is not a step of the workflow', () => {
+    expect(nextStepIndex(definition, 1, 'z')).toEqual({
+      code: 'UNKNOWN_STEP',
+      message: "step 'b' branched to 'z', which is not a step of this workflow",
+      step_id: 'b',
+    });
   });
 });
 

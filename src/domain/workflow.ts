@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { validationError } from './errors.js';
+import { validationError, type ErrorInfo } from './errors.js';
 import { parsePeriodMs } from './flow-control.js';
 
 const STEP_ID = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
@@ -88,6 +88,28 @@ export const workflowDefinitionSchema = z
   .strict();
 export type WorkflowDefinition = z.infer<typeof workflowDefinitionSchema>;
 export type WorkflowDefinitionInput = z.input<typeof workflowDefinitionSchema>;
+
+/**
+ * The index of the step to run after the one at `index`, given the `next` its outcome chose:
+ * undefined = the following step, null = past the last (the run ends), else the step with
+ * that id. @returns an UNKNOWN_STEP error when no step has that id.
+ */
+export function nextStepIndex(
+  definition: WorkflowDefinition,
+  index: number,
+  next: string | null | undefined,
+): number | ErrorInfo {
+  if (next === undefined) return index + 1;
+  if (next === null) return definition.steps.length;
+  const target = definition.steps.findIndex((candidate) => candidate.id === next);
+  if (target >= 0) return target;
+  const from = definition.steps[index]!.id;
+  return {
+    code: 'UNKNOWN_STEP',
+    message: `step '${from}' branched to '${next}', which is not a step of this workflow`,
+    step_id: from,
+  } as ErrorInfo;
+}
 
 /** Turns a zod failure into our 400, naming the first offending field as a dotted path. */
 export function zodToValidationError(error: z.ZodError, prefix = '') {

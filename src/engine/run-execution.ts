@@ -1,7 +1,5 @@
-import type { Clock } from '../domain/clock.js';
 import { evaluateExpression, isTruthy } from '../domain/expression.js';
 import { toErrorInfo, type ErrorInfo } from '../domain/errors.js';
-import { concurrencyGroup, renderGroupKey } from '../domain/flow-control.js';
 import { newId } from '../domain/ids.js';
 import {
   pickProgress,
@@ -14,13 +12,17 @@ import {
 import { hasAttemptsLeft, retryDelayMs } from '../domain/retry.js';
 import { assertTransition, type RunStatus } from '../domain/run-state.js';
 import type { TemplateScope } from '../domain/templating.js';
-import { DEFAULT_RETRY_POLICY, type StepDefinition, type WorkflowDefinition } from '../domain/workflow.js';
-import type { LimitStore } from '../store/limit-store.js';
+import {
+  DEFAULT_RETRY_POLICY,
+  nextStepIndex,
+  type StepDefinition,
+  type WorkflowDefinition,
+} from '../domain/workflow.js';
 import type { RunCheckpoint } from '../store/store.js';
-import type { StepTool, SubRunPort, ToolOutcome, ToolSettings } from '../tools/tool.js';
-import type { CheckpointQueue } from './checkpoint-queue.js';
-import { invokeStep, type StepResult, type StopReason } from './step-invocation.js';
-import type { DefinitionSource } from './definition-cache.js';
+import type { ToolOutcome } from '../tools/tool.js';
+import { slotFor, type RunSlot } from './concurrency-slot.js';
+import type { ExecutionDeps } from './execution-deps.js';
+import { invokeStep, stopError, type StepResult, type StopReason } from './step-invocation.js';
 
 export type { StopReason } from './step-invocation.js';
 
@@ -29,32 +31,6 @@ const STEP_START_VISIBILITY_MS = 25;
 
 /** A run waiting on a child run re-checks it this often, in case the child's wake-up was missed. */
 const CHILD_RECHECK_MS = 30_000;
-
-/** A run refused a concurrency slot tries again after this long. */
-export const CONCURRENCY_RECHECK_MS = 250;
-
-/** What a run of a workflow declaring `concurrency` takes and gives back its slot with. */
-export interface ConcurrencySlots {
-  limits: Pick<LimitStore, 'acquireConcurrencySlot' | 'releaseConcurrencySlot'>;
-  /** A slot lasts this long unless renewed with the run's lease (so a crashed worker's slot frees itself). */
-  leaseMs: number;
-}
-
-export interface ExecutionDeps {
-  clock: Clock;
-  definitions: DefinitionSource;
-  tools: { get(name: string): StepTool | undefined };
-  secrets: { resolve(orgId: string, names: Iterable<string>): Promise<Record<string, string>> };
-  subRuns(orgId: string, parentRunId: string): SubRunPort;
-  toolSettings: ToolSettings;
-  checkpoints: CheckpointQueue;
-  log(level: 'info' | 'warn' | 'error', message: string, data: Record<string, unknown>): void;
-  random?: () => number;
-  /** True once the worker is shutting down: no new step may start; the run is handed back. */
-  draining?: () => boolean;
-  /** Per-workflow concurrency slots; without it `concurrency` is not enforced. */
-  concurrency?: ConcurrencySlots;
-}
 
 /**
  * Executes one leased run: step after step while it holds the lease, committing each
@@ -66,7 +42,7 @@ export class RunExecution {
   private readonly stopper = new AbortController();
   private stopReason: StopReason | null = null;
   private lastOutput: unknown = null;
-  private slotGroup: string | null = null;
+  private concurrencySlot: RunSlot | null = null;
 
   constructor(
     readonly run: RunRecord,
@@ -94,9 +70,9 @@ export class RunExecution {
     this.stopper.abort(reason);
   }
 
-  /** True while this execution holds a concurrency slot (renewed with the lease). */
-  get holdsSlot(): boolean {
-    return this.slotGroup !== null;
+  /** The run's concurrency slot, once it asked for one; the worker renews a held one with the lease. */
+  get slot(): RunSlot | null {
+    return this.concurrencySlot;
   }
 
   /** The lease was extended in the store; later checkpoints must not write the old expiry back. */
@@ -110,55 +86,25 @@ export class RunExecution {
       this.run.workflow_id,
       this.run.workflow_version,
     );
-    if (definition.concurrency && this.deps.concurrency && !(await this.acquireSlot(definition))) return;
+    // A cancel that reached a run waiting for a slot ends it now, without waiting for one.
+    this.concurrencySlot = this.run.cancel_requested ? null : slotFor(this.run, definition, this.deps);
+    const attempt = await this.concurrencySlot?.acquire(this.deps.clock.now());
+    if (attempt && !attempt.held) {
+      // Refused before any step ran: the run gives its lease back until the re-check.
+      this.park(attempt.retryAt);
+      await this.commit(attempt.events, []);
+      return;
+    }
     try {
-      await this.executeSteps(definition);
+      await this.executeSteps(definition, attempt?.events ?? []);
     } finally {
-      if (this.slotGroup !== null) await this.releaseSlot(this.slotGroup);
+      await this.concurrencySlot?.release();
     }
   }
 
-  /**
-   * Takes a slot of the run's concurrency group. Refused, the run gives its lease back and
-   * is claimable again shortly, without having started a step. @returns whether it holds one.
-   */
-  private async acquireSlot(definition: WorkflowDefinition): Promise<boolean> {
-    const { limit, key } = definition.concurrency!;
-    const { limits, leaseMs } = this.deps.concurrency!;
-    let rendered = '';
-    try {
-      rendered = renderGroupKey(key, this.run, 'concurrency.key');
-    } catch {
-      // Checked when the run started; a key that no longer renders shares one group.
-    }
-    const group = concurrencyGroup(this.run.workflow_id, rendered);
+  private async executeSteps(definition: WorkflowDefinition, carried: RunEventInput[]): Promise<void> {
     const now = this.deps.clock.now();
-    if (await limits.acquireConcurrencySlot(group, this.run.id, limit, now + leaseMs, now)) {
-      this.slotGroup = group;
-      return true;
-    }
-    this.park(now + CONCURRENCY_RECHECK_MS);
-    await this.commit([this.event('run.waiting', { reason: 'concurrency', group }, now)], []);
-    return false;
-  }
-
-  private async releaseSlot(group: string): Promise<void> {
-    this.slotGroup = null;
-    try {
-      await this.deps.concurrency!.limits.releaseConcurrencySlot(group, this.run.id);
-    } catch (error) {
-      // The slot expires with the lease it was renewed with.
-      this.deps.log('warn', 'releasing a concurrency slot failed; it frees itself on expiry', {
-        run_id: this.run.id,
-        group,
-        error: String(error),
-      });
-    }
-  }
-
-  private async executeSteps(definition: WorkflowDefinition): Promise<void> {
-    const now = this.deps.clock.now();
-    const events: RunEventInput[] = [];
+    const events = [...carried];
     if (this.progress.started_at === null) {
       this.progress.started_at = now;
       this.progress.deadline_at = definition.timeout_ms ? now + definition.timeout_ms : null;
@@ -270,7 +216,7 @@ export class RunExecution {
           finishedAt,
         ),
       );
-      const target = this.nextIndex(definition, step, outcome.next);
+      const target = nextStepIndex(definition, this.progress.step_index, outcome.next);
       if (typeof target !== 'number') return this.finish('failed', events, target, [record]);
       this.advanceTo(target);
       // The last step's result and the run's end share one commit.
@@ -446,22 +392,6 @@ export class RunExecution {
     this.progress.wait_run_id = null;
   }
 
-  private nextIndex(
-    definition: WorkflowDefinition,
-    step: StepDefinition,
-    next: string | null | undefined,
-  ): number | ErrorInfo {
-    if (next === undefined) return this.progress.step_index + 1;
-    if (next === null) return definition.steps.length;
-    const index = definition.steps.findIndex((candidate) => candidate.id === next);
-    if (index >= 0) return index;
-    return {
-      code: 'UNKNOWN_STEP',
-      message: `step '${step.id}' branched to '${next}', which is not a step of this workflow`,
-      step_id: step.id,
-    } as ErrorInfo;
-  }
-
   private capByDeadline(at: number): number {
     return this.progress.deadline_at === null ? at : Math.min(at, this.progress.deadline_at);
   }
@@ -513,10 +443,4 @@ export class RunExecution {
   private event(type: RunEventType, data: Record<string, unknown>, at: number): RunEventInput {
     return { run_id: this.run.id, type, data, at };
   }
-}
-
-function stopError(reason: StopReason): ErrorInfo {
-  return reason === 'cancel'
-    ? { code: 'CANCELLED', message: 'the step was aborted because the run was cancelled' }
-    : { code: 'RUN_TIMEOUT', message: 'the step was aborted because the run passed its timeout_ms' };
 }

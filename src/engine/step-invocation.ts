@@ -1,9 +1,9 @@
-import { permanentFailure, StepFailure, toErrorInfo } from '../domain/errors.js';
+import { permanentFailure, StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
 import type { RunRecord } from '../domain/model.js';
 import { referencedSecrets, renderTemplate, type TemplateScope } from '../domain/templating.js';
 import type { StepDefinition } from '../domain/workflow.js';
 import type { ToolOutcome } from '../tools/tool.js';
-import type { ExecutionDeps } from './run-execution.js';
+import type { ExecutionDeps } from './execution-deps.js';
 
 /** Why a run's execution was stopped from outside its current step. */
 export type StopReason = 'cancel' | 'shutdown' | 'lease_lost' | 'run_timeout';
@@ -13,6 +13,13 @@ export type StepResult =
   | { kind: 'outcome'; outcome: ToolOutcome; params: unknown }
   | { kind: 'failure'; failure: StepFailure; params: unknown }
   | { kind: 'stopped'; reason: StopReason; params: unknown };
+
+/** The error stored on the attempt of a step aborted because its run was cancelled or timed out. */
+export function stopError(reason: StopReason): ErrorInfo {
+  return reason === 'cancel'
+    ? { code: 'CANCELLED', message: 'the step was aborted because the run was cancelled' }
+    : { code: 'RUN_TIMEOUT', message: 'the step was aborted because the run passed its timeout_ms' };
+}
 
 export interface StepInvocation {
   run: RunRecord;

@@ -3,7 +3,9 @@ import { hostname } from 'node:os';
 import type { RunRecord } from '../domain/model.js';
 import type { Store } from '../store/store.js';
 import { CheckpointQueue } from './checkpoint-queue.js';
-import { RunExecution, type ExecutionDeps } from './run-execution.js';
+import { renewSlots } from './concurrency-slot.js';
+import type { ExecutionDeps } from './execution-deps.js';
+import { RunExecution } from './run-execution.js';
 import { WakeUp } from './wake-up.js';
 
 /** Enough parallel batches for PostgreSQL to share WAL flushes, few enough to leave pool connections for claims and reads. */
@@ -145,7 +147,7 @@ export class Worker {
         ...this.deps,
         checkpoints: this.checkpoints,
         draining: () => !this.running,
-        concurrency: { limits: this.deps.store.limits, leaseMs: this.config.leaseMs },
+        concurrency: { store: this.deps.store, leaseMs: this.config.leaseMs },
       });
       this.active.set(run.id, execution);
       const done = execution
@@ -183,9 +185,8 @@ export class Worker {
           if (renewal.cancel_requested) execution.stop('cancel');
         }
       }
-      const slotted = renewed.map((renewal) => renewal.id).filter((id) => this.active.get(id)?.holdsSlot);
-      if (slotted.length > 0)
-        await this.deps.store.limits.renewConcurrencySlots(slotted, now + this.config.leaseMs);
+      const slots = renewed.flatMap(({ id }) => this.active.get(id)?.slot ?? []);
+      await renewSlots(this.deps.store.limits, slots, now + this.config.leaseMs);
     } catch (error) {
       this.deps.log('warn', 'renewing leases failed; will try again', { error: String(error) });
     }

@@ -751,6 +751,9 @@ export function runStoreContract(options: StoreContractOptions): void {
         const timeline = await store.listRunEvents(run.id);
         expect(timeline.map((e) => e.type)).toEqual(['run.created', ...written]);
         timeline.slice(1).forEach((event, i) => expect(event.seq).toBeGreaterThan(timeline[i]!.seq));
+        // The newest by seq, though it carries the earliest `at`.
+        expect(await store.lastRunEvent(run.id)).toEqual(timeline.at(-1));
+        expect(await store.lastRunEvent('run_missing')).toBeNull();
       });
     });
 

@@ -169,6 +169,8 @@ export interface Store {
   listRuns(filter: RunListFilter): Promise<RunRecord[]>;
   listRunSteps(runId: string): Promise<RunStepRecord[]>;
   listRunEvents(runId: string): Promise<RunEventRecord[]>;
+  /** The run's newest event (one index probe, however long the timeline); null for an unknown run. */
+  lastRunEvent(runId: string): Promise<RunEventRecord | null>;
 
   /**
    * Leases up to `limit` runs that are pending or running with `available_at <= now`

@@ -1,10 +1,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { concurrencyGroup } from '../../src/domain/flow-control.js';
 import type { StepDefinitionInput } from '../../src/domain/workflow.js';
+import { CONCURRENCY_RECHECK_MS } from '../../src/engine/concurrency-slot.js';
 import type { WorkflowInput } from '../../src/domain/workflow-input.js';
 import { startHttpRecorder, type HttpRecorder } from '../support/http-recorder.js';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../support/postgres.js';
-import { startHarness, waitForRun, type Harness } from '../support/stepwise-harness.js';
+import { startHarness, waitFor, waitForRun, type Harness } from '../support/stepwise-harness.js';
 
 const BACKENDS = [
   { name: 'sqlite', enabled: true },
@@ -96,6 +97,45 @@ for (const backend of BACKENDS) {
         );
         expect(free).toBe(true);
       }
+    });
+
+    it('shows a wait for a slot once on the timeline however many re-checks it takes, then its end', async () => {
+      const holdMs = 6 * CONCURRENCY_RECHECK_MS;
+      server.script('/hold', { json: { ok: true }, delayMs: holdMs });
+      const workflow = await create(
+        [{ id: 'call', tool: 'http', params: { url: `${server.url}{{ input.path }}` } }],
+        { concurrency: { limit: 1 } },
+      );
+      const { run: holder } = await h.stepwise.runs.start(h.orgId, workflow.id, { input: { path: '/hold' } });
+      await waitFor(() => server.requestsTo('/hold').length === 1, 5_000, 'the holder to take the slot');
+      const acquire = vi.spyOn(h.stepwise.store.limits, 'acquireConcurrencySlot');
+      const { run: waiter } = await h.stepwise.runs.start(h.orgId, workflow.id, {
+        input: { path: '/quick' },
+      });
+      expect((await waitForRun(h.stepwise, waiter.id, 15_000)).status).toBe('completed');
+      expect((await waitForRun(h.stepwise, holder.id)).status).toBe('completed');
+
+      // It was refused again and again before it got the slot...
+      const waiterAttempts = acquire.mock.calls.filter(([, runId]) => runId === waiter.id);
+      expect(waiterAttempts.length).toBeGreaterThanOrEqual(4);
+      // ...yet its timeline, as GET /v1/runs/:id shows it, says so once, and when the wait ended.
+      const { events } = await h.stepwise.runs.detail(h.orgId, waiter.id);
+      expect(events.map((event) => event.type)).toEqual([
+        'run.created',
+        'run.waiting',
+        'run.woke',
+        'run.started',
+        'step.started',
+        'step.completed',
+        'run.completed',
+      ]);
+      const group = concurrencyGroup(workflow.id, '');
+      const [waiting, woke] = [events[1]!, events[2]!];
+      expect(waiting.data).toEqual({ reason: 'concurrency', group });
+      expect(woke.data).toEqual({ reason: 'concurrency', group, waited_ms: woke.at - waiting.at });
+      expect(woke.at - waiting.at).toBeGreaterThanOrEqual(3 * CONCURRENCY_RECHECK_MS);
+      expect(await eventsOf(holder.id, 'run.waiting')).toEqual([]);
+      expect(await eventsOf(holder.id, 'run.woke')).toEqual([]);
     });
 
     it('delays throttled starts into later windows, never drops them', async () => {

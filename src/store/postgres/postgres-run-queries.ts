@@ -160,6 +160,15 @@ export async function listRunEvents(db: Queryable, runId: string): Promise<RunEv
   return rows.map(fromRow.runEvent);
 }
 
+/** A run's newest event, read backwards from `run_events_run_idx`. */
+export async function lastRunEvent(db: Queryable, runId: string): Promise<RunEventRecord | null> {
+  const { rows } = await db.query(
+    `SELECT ${SQL_COLUMNS.runEvent} FROM run_events WHERE run_id = $1 ORDER BY seq DESC LIMIT 1`,
+    [runId],
+  );
+  return rows[0] === undefined ? null : fromRow.runEvent(rows[0]);
+}
+
 /**
  * Cancels at once when no live lease holds the run, else flags it and notifies its
  * worker. The row lock orders this against a concurrent claim or checkpoint.

@@ -224,6 +224,10 @@ export class PostgresStore implements Store {
     return runs.listRunEvents(this.pool, runId);
   }
 
+  lastRunEvent(runId: string): Promise<RunEventRecord | null> {
+    return runs.lastRunEvent(this.pool, runId);
+  }
+
   claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): Promise<RunRecord[]> {
     return leases.claimRunnableRuns(this.pool, owner, limit, leaseMs, now);
   }

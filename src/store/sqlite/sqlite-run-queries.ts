@@ -35,6 +35,7 @@ const SQL = {
   runByIdempotencyKey: 'SELECT * FROM runs WHERE org_id = ? AND idempotency_key = ?',
   stepsOfRun: 'SELECT * FROM run_steps WHERE run_id = ? ORDER BY step_index, attempt, started_at',
   eventsOfRun: 'SELECT * FROM run_events WHERE run_id = ? ORDER BY seq',
+  lastEventOfRun: 'SELECT * FROM run_events WHERE run_id = ? ORDER BY seq DESC LIMIT 1',
   leaseRun: `UPDATE runs SET status = CASE status WHEN 'pending' THEN 'running' ELSE status END,
     lease_owner = ?, lease_expires_at = ?, available_at = ? WHERE id = ? RETURNING *`,
   completedOutputs: `SELECT run_id, step_id, output FROM run_steps
@@ -123,6 +124,11 @@ export class SqliteRunQueries {
 
   listRunEvents(runId: string): RunEventRecord[] {
     return this.all(SQL.eventsOfRun, runId).map((row) => decodeRow(row, RUN_EVENT_CODECS));
+  }
+
+  lastRunEvent(runId: string): RunEventRecord | null {
+    const row = this.get(SQL.lastEventOfRun, runId);
+    return row === undefined ? null : decodeRow(row, RUN_EVENT_CODECS);
   }
 
   claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): RunRecord[] {

@@ -316,6 +316,10 @@ export class SqliteStore implements Store {
     return this.runs.listRunEvents(runId);
   }
 
+  async lastRunEvent(runId: string): Promise<RunEventRecord | null> {
+    return this.runs.lastRunEvent(runId);
+  }
+
   async claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): Promise<RunRecord[]> {
     return this.runs.claimRunnableRuns(owner, limit, leaseMs, now);
   }
