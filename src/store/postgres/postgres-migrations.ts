@@ -128,8 +128,8 @@ CREATE TABLE runs (
 CREATE INDEX runs_claim_idx ON runs (available_at)
   WHERE status IN ('pending', 'running') AND available_at IS NOT NULL;
 CREATE UNIQUE INDEX runs_org_idempotency_key ON runs (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
-CREATE INDEX runs_org_workflow_created_idx ON runs (org_id, workflow_id, created_at);
-CREATE INDEX runs_org_created_idx ON runs (org_id, created_at);
+CREATE INDEX runs_org_workflow_created_idx ON runs (org_id, workflow_id, created_at, id);
+CREATE INDEX runs_org_created_idx ON runs (org_id, created_at, id);
 CREATE INDEX runs_org_wait_event_idx ON runs (org_id, wait_event_type) WHERE wait_event_type IS NOT NULL;
 CREATE INDEX runs_lease_owner_idx ON runs (lease_owner) WHERE lease_owner IS NOT NULL;
 -- Counts an org's unfinished runs for its plan's concurrency cap without reading its history.
