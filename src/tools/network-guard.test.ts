@@ -1,8 +1,11 @@
+import { createServer, isIP } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepFailure } from '../domain/errors.js';
 import { startHttpRecorder } from '../../test/support/http-recorder.js';
 import type { HttpRecorder } from '../../test/support/http-recorder.js';
 import { assertPublicUrl, blockedAddressReason, guardedFetch } from './network-guard.js';
+import type { Resolver } from './network-guard.js';
 
 async function failureOf(promise: Promise<unknown>): Promise<StepFailure> {
   const error = await promise.then(
@@ -171,5 +174,123 @@ describe('guardedFetch', () => {
     expect(failure.code).toBe('TOO_MANY_REDIRECTS');
     expect(failure.message).toBe(`GET ${server.url}/loop redirected more than 2 times`);
     expect(server.requestsTo('/loop')).toHaveLength(3);
+  });
+});
+
+/**
+ * A resolver that answers from a script, one answer per lookup (the last one repeats): a
+ * stand-in for a hostile DNS server with a zero TTL, injected instead of the system's.
+ */
+function scriptedResolver(...answers: string[][]): Resolver & { calls: number } {
+  const resolver = Object.assign(
+    async (_hostname: string) => {
+      const next = answers[Math.min(resolver.calls, answers.length - 1)]!;
+      resolver.calls++;
+      return next.map((address) => ({ address, family: isIP(address) }));
+    },
+    { calls: 0 },
+  );
+  return resolver;
+}
+
+describe('guardedFetch checks the address it connects to', () => {
+  let server: HttpRecorder;
+  let port: string;
+  beforeAll(async () => {
+    server = await startHttpRecorder();
+    port = new URL(server.url).port;
+  });
+  afterAll(() => server.close());
+
+  it('refuses a DNS rebinding: public for the check, loopback for the connection', async () => {
+    const url = `http://rebind.test:${port}/secret`;
+    // The early check alone is fooled: it sees only the first, public answer. The old code
+    // then let fetch resolve again, and connected to the second.
+    const checkOnly = scriptedResolver(['93.184.216.34'], ['127.0.0.1']);
+    expect((await assertPublicUrl(url, false, undefined, checkOnly)).hostname).toBe('rebind.test');
+
+    const rebinding = scriptedResolver(['93.184.216.34'], ['127.0.0.1']);
+    const failure = await failureOf(guardedFetch(url, {}, { allowPrivate: false, resolve: rebinding }));
+    expect(failure.code).toBe('NETWORK_BLOCKED');
+    expect(failure.retriable).toBe(false);
+    expect(failure.message).toBe(
+      `request to http://rebind.test:${port}/secret refused: 127.0.0.1 (rebind.test) is a loopback address; set STEPWISE_ALLOW_PRIVATE_NETWORK=1 to allow it`,
+    );
+    expect(rebinding.calls).toBe(2);
+    expect(server.requestsTo('/secret')).toHaveLength(0);
+  });
+
+  it('refuses a public-looking name that resolves to a loopback server, and allows it when private networks are', async () => {
+    const url = `http://api.example.com:${port}/data`;
+    const resolve = scriptedResolver(['127.0.0.1']);
+    const failure = await failureOf(guardedFetch(url, {}, { allowPrivate: false, resolve }));
+    expect(failure.code).toBe('NETWORK_BLOCKED');
+    expect(failure.message).toContain('127.0.0.1 (api.example.com) is a loopback address');
+    expect(server.requestsTo('/data')).toHaveLength(0);
+
+    server.script('/data', { json: { reached: true } });
+    const response = await guardedFetch(url, {}, { allowPrivate: true, resolve });
+    expect(await response.json()).toEqual({ reached: true });
+    // Connected to the resolved address; the Host header still names the host.
+    expect(server.requestsTo('/data')[0]!.headers.host).toBe(`api.example.com:${port}`);
+  });
+
+  it('refuses at connect time when any answer is private, IPv4-mapped ones included', async () => {
+    const mixed = scriptedResolver(['93.184.216.34'], ['93.184.216.34', '::ffff:127.0.0.1']);
+    const failure = await failureOf(
+      guardedFetch(`http://mixed.test:${port}/m`, {}, { allowPrivate: false, resolve: mixed }),
+    );
+    expect(failure.message).toContain(
+      '::ffff:127.0.0.1 (mixed.test) is an IPv4-mapped loopback address (127.0.0.1)',
+    );
+    expect(server.requestsTo('/m')).toHaveLength(0);
+  });
+
+  it('guards every redirect hop at connect time', async () => {
+    const resolve = scriptedResolver(['93.184.216.34'], ['169.254.169.254']);
+    server.script('/go', { status: 302, headers: { location: `http://metadata.test:${port}/latest` } });
+    const onlyTestServer = (url: URL) => url.origin === server.url;
+    const failure = await failureOf(
+      guardedFetch(`${server.url}/go`, {}, { allowPrivate: onlyTestServer, resolve }),
+    );
+    expect(failure.message).toContain('169.254.169.254 (metadata.test) is a link-local address');
+    expect(server.requestsTo('/go')).toHaveLength(1);
+    expect(server.requestsTo('/latest')).toHaveLength(0);
+  });
+
+  it('reports a name that stops resolving at connect time as a retriable DNS failure', async () => {
+    const gone = scriptedResolver(['93.184.216.34']);
+    const flaky: Resolver = async (hostname) => {
+      if (gone.calls > 0) throw Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' });
+      return gone(hostname);
+    };
+    const failure = await failureOf(
+      guardedFetch(`http://gone.test:${port}/`, {}, { allowPrivate: false, resolve: flaky }),
+    );
+    expect(failure.code).toBe('DNS_FAILED');
+    expect(failure.retriable).toBe(true);
+    expect(failure.message).toBe('could not resolve gone.test: ENOTFOUND');
+  });
+
+  it('keeps the host name as TLS server name (SNI) while connecting to the resolved address', async () => {
+    // A bare TCP listener: the ClientHello carries the SNI in clear; no certificate needed.
+    let hello = '';
+    const tlsPeer = createServer((socket) =>
+      socket.once('data', (chunk: Buffer) => {
+        hello = chunk.toString('latin1');
+        socket.destroy();
+      }),
+    );
+    await new Promise<void>((resolve) => tlsPeer.listen(0, '127.0.0.1', resolve));
+    try {
+      const tlsPort = (tlsPeer.address() as AddressInfo).port;
+      const resolve = scriptedResolver(['127.0.0.1']);
+      await expect(
+        guardedFetch(`https://secure.example.com:${tlsPort}/`, {}, { allowPrivate: true, resolve }),
+      ).rejects.toThrow();
+      expect(hello).toContain('secure.example.com');
+    } finally {
+      await new Promise((resolve) => tlsPeer.close(resolve));
+    }
   });
 });

@@ -1,5 +1,9 @@
+import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import type { LookupFunction } from 'node:net';
+import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
+import type { RequestInit as UndiciRequestInit } from 'undici';
 import { StepFailure, permanentFailure } from '../domain/errors.js';
 
 /**
@@ -8,11 +12,22 @@ import { StepFailure, permanentFailure } from '../domain/errors.js';
  */
 export type PrivateNetworkPolicy = boolean | ((url: URL) => boolean);
 
+/**
+ * Every address a host name resolves to. Injectable so a test can play a hostile DNS server
+ * (one that answers differently each time) without a real one.
+ */
+export type Resolver = (hostname: string) => Promise<readonly LookupAddress[]>;
+
+/** The system resolver, in the order it answers (what `fetch` itself would have used). */
+export const systemResolver: Resolver = (hostname) => lookup(hostname, { all: true, verbatim: true });
+
 /** Options of {@link guardedFetch}. */
 export interface GuardedFetchOptions {
   allowPrivate: PrivateNetworkPolicy;
   /** Redirects followed before giving up; default 5. */
   maxRedirects?: number;
+  /** How host names are resolved, both for the early check and at connect time; default the system's. */
+  resolve?: Resolver;
 }
 
 const ALLOW_HINT = 'set STEPWISE_ALLOW_PRIVATE_NETWORK=1 to allow it';
@@ -103,6 +118,24 @@ export function blockedAddressReason(address: string): string | null {
 /** The URL without query, fragment or credentials: safe to put in a message a user reads. */
 export const describeUrl = (url: URL): string => `${url.origin}${url.pathname}`;
 
+const privateAllowed = (policy: PrivateNetworkPolicy, url: URL): boolean =>
+  typeof policy === 'function' ? policy(url) : policy;
+
+/** The one message a refused address gets, whether the early check or the connection refused it. */
+function blockedFailure(url: URL, host: string, address: string, reason: string): StepFailure {
+  const via = address === host ? address : `${address} (${host})`;
+  return permanentFailure(
+    'NETWORK_BLOCKED',
+    `request to ${describeUrl(url)} refused: ${via} is ${reason}; ${ALLOW_HINT}`,
+    { address },
+  );
+}
+
+function dnsFailure(host: string, error: unknown): StepFailure {
+  const code = (error as NodeJS.ErrnoException).code ?? String(error);
+  return new StepFailure('DNS_FAILED', `could not resolve ${host}: ${code}`, { cause: error });
+}
+
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
   signal.throwIfAborted();
@@ -116,7 +149,9 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 /**
  * Parses `url`, refuses anything but http and https, and unless the policy allows private
  * networks resolves the host and refuses it when any address it resolves to is not public
- * (one private answer is enough for a rebinding attack to pick it).
+ * (one private answer is enough for a rebinding attack to pick it). Alone it is only a
+ * pre-check, since the name may resolve differently when a connection is made: requests go
+ * through {@link guardedFetch}, which checks again on the connection.
  *
  * @throws StepFailure `NETWORK_BLOCKED` (non-retriable) naming the address and the setting
  *   that allows it; `URL_INVALID` for an unparsable URL; a retriable `DNS_FAILED` when the
@@ -126,6 +161,7 @@ export async function assertPublicUrl(
   url: string | URL,
   allowPrivate: PrivateNetworkPolicy,
   signal?: AbortSignal,
+  resolve: Resolver = systemResolver,
 ): Promise<URL> {
   let parsed: URL;
   try {
@@ -139,7 +175,7 @@ export async function assertPublicUrl(
       `request to ${parsed.protocol}//${parsed.host} refused: only http and https URLs are allowed`,
     );
   }
-  if (typeof allowPrivate === 'function' ? allowPrivate(parsed) : allowPrivate) return parsed;
+  if (privateAllowed(allowPrivate, parsed)) return parsed;
 
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   let addresses: string[];
@@ -147,28 +183,136 @@ export async function assertPublicUrl(
     addresses = [host];
   } else {
     try {
-      addresses = (await abortable(lookup(host, { all: true, verbatim: true }), signal)).map(
-        (a) => a.address,
-      );
+      addresses = (await abortable(resolve(host), signal)).map((a) => a.address);
     } catch (error) {
       if (signal?.aborted) throw error;
-      const code = (error as NodeJS.ErrnoException).code ?? String(error);
-      throw new StepFailure('DNS_FAILED', `could not resolve ${host}: ${code}`, { cause: error });
+      throw dnsFailure(host, error);
     }
   }
   for (const address of addresses) {
     const reason = blockedAddressReason(address);
-    if (reason === null) continue;
-    const via = address === host ? address : `${address} (${host})`;
-    throw permanentFailure(
-      'NETWORK_BLOCKED',
-      `request to ${describeUrl(parsed)} refused: ${via} is ${reason}; ${ALLOW_HINT}`,
-      {
-        address,
-      },
-    );
+    if (reason !== null) throw blockedFailure(parsed, host, address, reason);
   }
   return parsed;
+}
+
+/**
+ * Raised inside the connector, which knows the host but not the URL; {@link guardedFetch}
+ * turns it into the same `NETWORK_BLOCKED` failure the early check gives.
+ */
+class RefusedAddress extends Error {
+  readonly code = 'NETWORK_BLOCKED';
+  constructor(
+    readonly host: string,
+    readonly address: string,
+    readonly reason: string,
+  ) {
+    super(`${address} (${host}) is ${reason}`);
+  }
+}
+
+/** A connect-time lookup failure on a guarded connection, reported as `DNS_FAILED` like the early one. */
+class UnresolvedHost extends Error {
+  constructor(
+    readonly host: string,
+    cause: unknown,
+  ) {
+    super(`could not resolve ${host}`, { cause });
+  }
+}
+
+/** The answers to hand to `net.connect` for the family it asked for (0: any). */
+function usableAnswers(
+  host: string,
+  answers: readonly LookupAddress[],
+  family: number | string | undefined,
+  check: boolean,
+): LookupAddress[] {
+  if (check) {
+    // Every answer, not only the one used: one private answer is all a rebinding attack needs.
+    for (const { address } of answers) {
+      const reason = blockedAddressReason(address);
+      if (reason !== null) throw new RefusedAddress(host, address, reason);
+    }
+  }
+  const wanted = family === 4 || family === 'IPv4' ? 4 : family === 6 || family === 'IPv6' ? 6 : 0;
+  const usable = answers
+    .filter((a) => wanted === 0 || a.family === wanted)
+    .map(({ address, family: f }) => ({ address, family: f }));
+  if (usable.length === 0) {
+    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND', hostname: host });
+  }
+  return usable;
+}
+
+/**
+ * The `lookup` hook of `net.connect`: resolves once and hands the socket exactly the answers
+ * it checked, so no second resolution can swap in another address. `net` does its usual
+ * happy-eyeballs over them (it asks with `all: true` then).
+ */
+function pinnedLookup(resolve: Resolver, check: boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    void Promise.resolve()
+      .then(() => resolve(hostname))
+      .then(
+        (answers) => usableAnswers(hostname, answers, options.family, check),
+        (error: unknown) => {
+          throw check ? new UnresolvedHost(hostname, error) : error;
+        },
+      )
+      .then(
+        // nextTick: an exception inside net's callback must not vanish into this promise.
+        (usable) =>
+          process.nextTick(() =>
+            options.all ? callback(null, usable) : callback(null, usable[0]!.address, usable[0]!.family),
+          ),
+        (error: NodeJS.ErrnoException) => process.nextTick(() => callback(error, '')),
+      );
+  };
+}
+
+/**
+ * undici connector that applies the address policy to the address actually connected to.
+ * `net` skips `lookup` for IP literals, so those are checked here. TLS keeps the host name
+ * as SNI and for the certificate check, as undici derives them from the Host, not the address.
+ */
+function connectorFor(resolve: Resolver, check: boolean): buildConnector.connector {
+  const connect = buildConnector({ lookup: pinnedLookup(resolve, check) });
+  return (options, callback) => {
+    const host = options.hostname.replace(/^\[(.*)\]$/, '$1');
+    const reason = check && isIP(host) ? blockedAddressReason(host) : null;
+    if (reason !== null) return callback(new RefusedAddress(host, host, reason), null);
+    connect(options, callback);
+  };
+}
+
+/**
+ * One pair of agents per resolver: `guarded` refuses non-public addresses at connect time,
+ * `open` (private networks allowed) only pins the lookup. Separate pools, so a kept-alive
+ * connection opened under an allowing policy is never reused by a public-only request.
+ */
+const agents = new WeakMap<Resolver, { guarded: Agent; open: Agent }>();
+
+function agentsFor(resolve: Resolver): { guarded: Agent; open: Agent } {
+  let pair = agents.get(resolve);
+  if (!pair) {
+    pair = {
+      guarded: new Agent({ connect: connectorFor(resolve, true) }),
+      open: new Agent({ connect: connectorFor(resolve, false) }),
+    };
+    agents.set(resolve, pair);
+  }
+  return pair;
+}
+
+/** Finds a refusal from our connector under undici's `TypeError('fetch failed')` wrapping. */
+function connectFailure(error: unknown, target: URL): unknown {
+  let e: unknown = error;
+  for (let depth = 0; e instanceof Error && depth < 4; depth++, e = e.cause) {
+    if (e instanceof RefusedAddress) return blockedFailure(target, e.host, e.address, e.reason);
+    if (e instanceof UnresolvedHost) return dnsFailure(e.host, e.cause);
+  }
+  return error;
 }
 
 /**
@@ -177,23 +321,36 @@ export async function assertPublicUrl(
  * 301/302 after a POST, continue as a bodiless GET, as browsers do; credentials headers
  * are dropped when a redirect leaves the origin. Pass `init.signal` to make it abortable.
  *
- * Known gap: the address is checked, then `fetch` resolves the name again, so a DNS answer
- * that changes in between (rebinding with a tiny TTL) is not caught.
+ * The early check gives a quick, clear refusal; the one that counts happens at connect time
+ * (see {@link connectorFor}) on the address the socket really uses, so a DNS answer that
+ * changes between the check and the connection (rebinding) is refused too.
  *
+ * @returns a Response of the `undici` package (same interface as the global one).
  * @throws StepFailure `NETWORK_BLOCKED`, `URL_INVALID`, `DNS_FAILED`, or non-retriable
- *   `TOO_MANY_REDIRECTS`; network errors from `fetch` itself pass through unchanged.
+ *   `TOO_MANY_REDIRECTS`; other network errors from `fetch` pass through unchanged.
  */
 export async function guardedFetch(
   url: string | URL,
   init: RequestInit,
-  { allowPrivate, maxRedirects = 5 }: GuardedFetchOptions,
+  { allowPrivate, maxRedirects = 5, resolve = systemResolver }: GuardedFetchOptions,
 ): Promise<Response> {
-  let target = await assertPublicUrl(url, allowPrivate, init.signal ?? undefined);
+  const signal = init.signal ?? undefined;
+  const { guarded, open } = agentsFor(resolve);
+  let target = await assertPublicUrl(url, allowPrivate, signal, resolve);
   let method = (init.method ?? 'GET').toUpperCase();
   let body = init.body;
   const headers = new Headers(init.headers);
   for (let hop = 0; ; hop++) {
-    const response = await fetch(target, { ...init, method, body, headers, redirect: 'manual' });
+    const dispatcher = privateAllowed(allowPrivate, target) ? open : guarded;
+    let response: Response;
+    try {
+      // undici's own fetch: the Agent must drive a fetch of the same undici (Node's built-in
+      // fetch bundles another version). Its Response has the global interface.
+      const request = { ...init, method, body, headers: [...headers], redirect: 'manual', dispatcher };
+      response = (await undiciFetch(target, request as UndiciRequestInit)) as unknown as Response;
+    } catch (error) {
+      throw connectFailure(error, target);
+    }
     const location = response.headers.get('location');
     if (!REDIRECT_STATUSES.has(response.status) || location === null) return response;
     await response.body?.cancel();
@@ -213,6 +370,6 @@ export async function guardedFetch(
       for (const name of ['content-type', 'content-length', 'content-encoding']) headers.delete(name);
     }
     if (next.origin !== target.origin) for (const name of ORIGIN_BOUND_HEADERS) headers.delete(name);
-    target = await assertPublicUrl(next, allowPrivate, init.signal ?? undefined);
+    target = await assertPublicUrl(next, allowPrivate, signal, resolve);
   }
 }
