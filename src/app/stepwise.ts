@@ -11,6 +11,7 @@ import {
 import { GenerationRunner } from '../engine/generation-runner.js';
 import { Scheduler, type SchedulerConfig } from '../engine/scheduler.js';
 import { Worker } from '../engine/worker.js';
+import { ActionService } from '../services/action-service.js';
 import { ensureDefaultOrg } from '../services/bootstrap.js';
 import { DeliveryService } from '../services/delivery-service.js';
 import { EventService } from '../services/event-service.js';
@@ -58,6 +59,8 @@ export interface Stepwise {
   rateLimits: RateLimitService;
   /** Assistant instances (document 001), with smart renaming. */
   instances: InstanceService;
+  /** Document 000's actions: a workflow run by its slug, for REST and MCP alike. */
+  actions: ActionService;
   /** Run-result callbacks: signing secret, deliveries of a run. */
   deliveries: DeliveryService;
   /** The marketplace: shipped templates and published workflows; publish, explore, install. */
@@ -124,7 +127,9 @@ export async function createStepwise(
     keysRevoked: () => keys.forgetAuthenticated(),
   });
   const marketplace = new MarketplaceService(store, workflows, tools, clock, TEMPLATE_CATALOGUE);
-  await marketplace.syncTemplates();
+  const retiredTemplates = await marketplace.syncTemplates();
+  if (retiredTemplates.length > 0)
+    logger.info({ listing_ids: retiredTemplates }, 'hid the template listings no longer in the catalogue');
   const { org, site } = await ensureDefaultOrg(store, clock, plans.plan(config.defaultPlan));
   const toolSettings: ToolSettings = {
     allowPrivateNetwork: config.allowPrivateNetwork,
@@ -149,9 +154,12 @@ export async function createStepwise(
     },
   });
 
-  const generations = new GenerationService(workflows, clock, config.llm ? 'llm' : 'catalogue', () =>
-    stepwise.generationRunner?.signal(),
-  );
+  const instances = new InstanceService(store, clock, {
+    llm: config.llm,
+    onNamingFallback: (error) => logger.warn({ err: error }, 'instance naming fell back to keywords'),
+  });
+
+  const generations = new GenerationService(workflows, clock, config.llm ? 'llm' : 'catalogue');
 
   const stepwise: Stepwise = {
     config,
@@ -166,10 +174,8 @@ export async function createStepwise(
     secrets,
     keys,
     reports: new ReportService(store, workflows, clock),
-    instances: new InstanceService(store, clock, {
-      llm: config.llm,
-      onNamingFallback: (error) => logger.warn({ err: error }, 'instance naming fell back to keywords'),
-    }),
+    instances,
+    actions: new ActionService(workflows, runs, instances),
     deliveries,
     generations,
     marketplace,
@@ -214,7 +220,7 @@ export async function createStepwise(
             pollMs: config.worker.pollMs,
           },
         );
-        runner.start();
+        await runner.start();
         stepwise.generationRunner = runner;
       }
       return worker;
@@ -232,7 +238,7 @@ export async function createStepwise(
         },
         { ...DEFAULT_DISPATCHER_CONFIG, pollMs: config.worker.pollMs, ...overrides },
       );
-      dispatcher.start();
+      await dispatcher.start();
       stepwise.dispatcher = dispatcher;
       return dispatcher;
     },

@@ -22,7 +22,10 @@ import { WakeUp } from './wake-up.js';
 export interface DispatcherConfig {
   /** Deliveries sent at once by this process. */
   concurrency: number;
-  /** Sleep between claims when nothing is due. */
+  /**
+   * Longest sleep between claims. A delivery queued by a run's end wakes the dispatcher at
+   * once (in-process, or by NOTIFY on PostgreSQL), and a retry due sooner shortens the sleep.
+   */
   pollMs: number;
   /** How long a claim lasts; must exceed `requestTimeoutMs` so a live sender never loses it mid-send. */
   leaseMs: number;
@@ -66,6 +69,10 @@ interface AttemptReport {
  * recorded with the next one scheduled, or the delivery closed as delivered or failed.
  * A sender that dies mid-send leaves its lease to expire: delivery is at least once, and
  * the stable `webhook-id` lets receivers drop the repeat.
+ *
+ * Wakes when the store signals `deliveriesAvailable` (a run ended with callback URLs, in
+ * this process or, on PostgreSQL, any other), on a timer for the next scheduled retry or
+ * lease expiry, and on the poll interval as the fallback.
  */
 export class DeliveryDispatcher {
   /** The lease holder name this process writes on the deliveries it claims. */
@@ -74,6 +81,7 @@ export class DeliveryDispatcher {
   private running = false;
   private readonly wakeUp = new WakeUp();
   private loopDone: Promise<void> | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
 
   constructor(
     private readonly deps: DispatcherDeps,
@@ -84,10 +92,24 @@ export class DeliveryDispatcher {
     }
   }
 
-  /** Starts the claim loop; deliveries already due (e.g. queued while no dispatcher ran) go out first. */
-  start(): void {
+  /**
+   * Subscribes to the store's `deliveriesAvailable` signal and starts the claim loop;
+   * deliveries already due (e.g. queued while no dispatcher ran) go out first.
+   */
+  async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.unlisten = await this.deps.store.listen({
+      runsAvailable: () => undefined,
+      cancelRequested: () => undefined,
+      deliveriesAvailable: () => this.signal(),
+    });
+    // stop() came while we subscribed: there is no loop to run.
+    if (!this.running) {
+      await this.unlisten();
+      this.unlisten = null;
+      return;
+    }
     this.loopDone = this.loop();
   }
 
@@ -98,6 +120,8 @@ export class DeliveryDispatcher {
     this.signal();
     await this.loopDone;
     await Promise.allSettled([...this.inflight]);
+    await this.unlisten?.();
+    this.unlisten = null;
   }
 
   private async loop(): Promise<void> {
@@ -123,8 +147,20 @@ export class DeliveryDispatcher {
       }
       if (!this.running) break;
       // A full claim suggests a backlog: claim again as soon as a slot frees up.
-      if (free > 0 && claimed === free) continue;
-      await this.wakeUp.sleep(this.config.pollMs);
+      if (this.wakeUp.pending || (free > 0 && claimed === free)) continue;
+      // With every slot busy, the send that frees one signals.
+      await this.wakeUp.sleep(free > 0 ? await this.untilNextDue() : this.config.pollMs);
+    }
+  }
+
+  /** Until the earliest scheduled retry or lease expiry, capped by the poll interval. */
+  private async untilNextDue(): Promise<number> {
+    try {
+      const now = this.deps.clock.now();
+      const next = await this.deps.store.deliveries.nextDueAt(now);
+      return next === null ? this.config.pollMs : Math.min(this.config.pollMs, Math.max(1, next - now));
+    } catch {
+      return this.config.pollMs;
     }
   }
 
@@ -176,6 +212,8 @@ export class DeliveryDispatcher {
       outcome,
       event: finalEvent(delivery, attempt, report, outcome, at),
     });
+    // A retry was scheduled: the loop, asleep on a timer set before it, re-arms for it.
+    if (recorded && outcome.status === 'pending') this.signal();
     if (!recorded) {
       this.deps.log('warn', 'a callback attempt outlived its lease; another sender owns the delivery now', {
         delivery_id: delivery.id,

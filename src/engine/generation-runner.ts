@@ -46,7 +46,8 @@ export interface GenerationRunnerConfig {
  * while the planner works, and saves the steps (status `active`) or the reason (status
  * `failed`). A runner that dies mid-way leaves its lease to expire and another claims the
  * generation again; one that loses its lease abandons its work, so two runners never both
- * save one. Wakes at once when this process requests a generation, and polls otherwise.
+ * save one. Wakes at once on the store's `generationsAvailable` signal (NOTIFY on PostgreSQL,
+ * so a generation requested in any process), and polls otherwise.
  */
 export class GenerationRunner {
   readonly owner = `${hostname()}:${process.pid}:gen-${randomUUID().slice(0, 8)}`;
@@ -54,21 +55,22 @@ export class GenerationRunner {
   private readonly wakeUp = new WakeUp();
   private running = false;
   private loopDone: Promise<void> | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
 
   constructor(
     private readonly deps: GenerationRunnerDeps,
     private readonly config: GenerationRunnerConfig,
   ) {}
 
-  start(): void {
+  async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.unlisten = await this.deps.store.listen({
+      runsAvailable: () => undefined,
+      cancelRequested: () => undefined,
+      generationsAvailable: () => this.signal(),
+    });
     this.loopDone = this.loop();
-  }
-
-  /** A generation was requested: claim now instead of at the next poll. */
-  signal(): void {
-    this.wakeUp.signal();
   }
 
   /** Stops claiming, aborts the generations in flight and hands them back, so another runner starts them at once. */
@@ -80,6 +82,12 @@ export class GenerationRunner {
     for (const { abort } of this.inflight.values())
       abort.abort(new Error('the generation runner is stopping'));
     await Promise.allSettled([...this.inflight.values()].map((job) => job.done));
+    await this.unlisten?.();
+  }
+
+  /** Claim now instead of at the next poll. */
+  private signal(): void {
+    this.wakeUp.signal();
   }
 
   private async loop(): Promise<void> {

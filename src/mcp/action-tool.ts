@@ -1,19 +1,5 @@
 import { z } from 'zod';
-import type { Stepwise } from '../app/stepwise.js';
-import { StepwiseError } from '../domain/errors.js';
-import type { WorkflowRecord } from '../domain/model.js';
 import { defineTool } from './tool-definition.js';
-
-const MAX_ACTIONS_LISTED = 500;
-
-async function findAction(stepwise: Stepwise, orgId: string, action: string): Promise<WorkflowRecord | null> {
-  try {
-    return await stepwise.workflows.get(orgId, action);
-  } catch (error) {
-    if (error instanceof StepwiseError && error.status === 404) return null;
-    throw error;
-  }
-}
 
 /**
  * `workflows { action, payload }` (document 000): runs the org's workflow whose slug is
@@ -47,26 +33,11 @@ export const workflowsActionTool = defineTool({
   }),
   access: { scope: 'workflows:write', mutating: true },
   async run(args, { stepwise, principal }) {
-    const orgId = principal.org_id;
-    const workflow = await findAction(stepwise, orgId, args.action);
-    if (!workflow) {
-      const page = await stepwise.workflows.list(orgId, { limit: MAX_ACTIONS_LISTED, offset: 0 });
-      const names = [...new Set(page.map((w) => w.slug))].sort();
-      throw new StepwiseError(
-        'UNKNOWN_ACTION',
-        404,
-        `action '${args.action}' is not a workflow of this organisation; actions: ${names.join(', ') || '(none yet)'}`,
-        { field: 'action' },
-      );
-    }
-    const payload = { ...args.payload };
-    const requested = payload.site_id === undefined ? undefined : (payload.site_id as string);
-    const siteId = await stepwise.instances.resolveSiteId(orgId, requested, principal.site_id);
-    payload.site_id = siteId;
-    const { run } = await stepwise.runs.start(orgId, workflow.id, {
-      input: payload,
-      site_id: siteId,
-      trigger: { type: 'api', via: 'mcp', action: workflow.slug, key_id: principal.key_id },
+    const { workflow, run, site_id } = await stepwise.actions.start({
+      principal,
+      action: args.action,
+      payload: args.payload ?? {},
+      via: 'mcp',
     });
     return {
       success: true as const,
@@ -75,7 +46,7 @@ export const workflowsActionTool = defineTool({
         status: run.status,
         workflow: workflow.slug,
         workflow_id: workflow.id,
-        site_id: siteId,
+        site_id,
       },
     };
   },

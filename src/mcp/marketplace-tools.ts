@@ -62,8 +62,8 @@ export const installWorkflowTool = defineTool({
   name: 'install_workflow',
   description:
     "Install a marketplace workflow (an id from explore_workflows) into the organisation. The copy's slug is the " +
-    "listing's (or a numbered variant when taken, or the slug given); run it with run_workflow once its required " +
-    'secrets are set.',
+    "listing's (or a numbered variant when taken, or the slug given); run it with run_workflow once the secrets in " +
+    'missingSecrets are set.',
   input: z.strictObject({
     workflowId: z.string().min(1).max(200).describe('The listing id from explore_workflows'),
     slug: z
@@ -79,12 +79,19 @@ export const installWorkflowTool = defineTool({
     installedFrom: z.string(),
     creditCost: z.number(),
     requiredSecrets: z.array(z.string()),
+    missingSecrets: z
+      .array(z.string())
+      .describe(
+        'Required secrets the organisation has not set: set them (PUT /v1/secrets/{name}) before running it',
+      ),
   }),
   access: { scope: 'workflows:write', mutating: true },
   async run(args, { stepwise, principal }) {
-    const { workflow, listing } = await stepwise.marketplace.install(principal.org_id, args.workflowId, {
-      slug: args.slug,
-    });
+    const { workflow, listing, missing_secrets } = await stepwise.marketplace.install(
+      principal.org_id,
+      args.workflowId,
+      { slug: args.slug },
+    );
     return {
       workflowId: workflow.id,
       slug: workflow.slug,
@@ -93,6 +100,7 @@ export const installWorkflowTool = defineTool({
       installedFrom: listing.id,
       creditCost: workflow.credit_cost,
       requiredSecrets: listing.snapshot.required_secrets,
+      missingSecrets: missing_secrets,
     };
   },
 });

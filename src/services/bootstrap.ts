@@ -1,6 +1,6 @@
 import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
-import type { Org, Site } from '../domain/model.js';
+import type { CreditEntry, Org, Site } from '../domain/model.js';
 import type { Plan } from '../domain/plan.js';
 import { grantEntry } from './credit-service.js';
 import type { Store } from '../store/store.js';
@@ -20,18 +20,24 @@ export async function ensureDefaultOrg(
 }
 
 /**
- * The org called `name`, created when missing on `plan` (default: `free`, without a
- * grant), with the plan's `monthly_credits` as its first ledger grant in the same transaction.
+ * A new org called `name` on `plan` (default: `free`, without a grant), and its first ledger
+ * grant of the plan's `monthly_credits`, to be stored in one transaction.
  */
+export function newOrg(clock: Clock, name: string, plan?: Plan): { org: Org; grant?: CreditEntry } {
+  const now = clock.now();
+  const org: Org = { id: newId('org'), name, plan: plan?.name ?? 'free', created_at: now };
+  if (!plan || plan.monthly_credits <= 0) return { org };
+  return {
+    org,
+    grant: grantEntry(org.id, plan.monthly_credits, `initial grant of the '${plan.name}' plan`, now),
+  };
+}
+
+/** The org called `name`, created with {@link newOrg} when missing. */
 export async function ensureOrg(store: Store, clock: Clock, name: string, plan?: Plan): Promise<Org> {
   const existing = await store.getOrgByName(name);
   if (existing) return existing;
-  const now = clock.now();
-  const org: Org = { id: newId('org'), name, plan: plan?.name ?? 'free', created_at: now };
-  const grant =
-    plan && plan.monthly_credits > 0
-      ? grantEntry(org.id, plan.monthly_credits, `initial grant of the '${plan.name}' plan`, now)
-      : undefined;
+  const { org, grant } = newOrg(clock, name, plan);
   try {
     await store.createOrg(org, grant);
     return org;

@@ -18,7 +18,8 @@ export interface RegenerateRequest {
 /**
  * Asking for AI-generated steps: a new workflow created `generating`, a regeneration, a
  * workflow for a todo item. The request is stored on the workflow and answered by a
- * generation runner (in this process or another), so the caller gets the workflow at once.
+ * generation runner (in this process or another, woken by the store's signal), so the caller
+ * gets the workflow at once.
  */
 export class GenerationService {
   constructor(
@@ -26,16 +27,12 @@ export class GenerationService {
     private readonly clock: Clock,
     /** Which planner answers in this deployment: `llm` when an LLM is configured. */
     private readonly planner: GenerationPlanner,
-    /** Told after each request, to wake this process's runner. */
-    private readonly requested: () => void,
   ) {}
 
   /** Creates the workflow `generating`, its steps to come from the planner. */
   async create(orgId: string, input: WorkflowInput, todo?: GenerationTodo): Promise<WorkflowRecord> {
     const generation = pendingGeneration(this.planner, todo ? { todo } : {}, this.clock.now());
-    const workflow = await this.workflows.create(orgId, input, { generation });
-    this.requested();
-    return workflow;
+    return this.workflows.create(orgId, input, { generation });
   }
 
   /** Document 004's from-todo: a workflow titled after the todo, generated for it. */
@@ -69,8 +66,6 @@ export class GenerationService {
       },
       this.clock.now(),
     );
-    const marked = await this.workflows.requestGeneration(current, generation);
-    this.requested();
-    return marked;
+    return this.workflows.requestGeneration(current, generation);
   }
 }

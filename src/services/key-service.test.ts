@@ -56,6 +56,44 @@ describe('KeyService', () => {
     await expect(keys.authenticate(created.key)).rejects.toMatchObject({ status: 401 });
   });
 
+  it('creates the org and site a key names when they are new, and reuses them after', async () => {
+    const first = await keys.create({ orgName: 'acme', siteName: 'shop', scopes: ['admin'] });
+    const second = await keys.create({ orgName: 'acme', siteName: 'shop', scopes: ['workflows:read'] });
+    expect(second).toMatchObject({ org_id: first.org_id, site_id: first.site_id });
+    expect(await store.getSiteByName(first.org_id, 'shop')).toMatchObject({ id: first.site_id });
+  });
+
+  it('leaves no new org or site behind when the key is refused', async () => {
+    const presetKey = 'sk_live_chosen_by_the_operator_0001';
+    await keys.create({ orgName: 'acme', scopes: ['admin'], presetKey });
+    // Refused before any write: a bad scope.
+    await expect(keys.create({ orgName: 'newco', scopes: ['root'] })).rejects.toMatchObject({ status: 400 });
+    expect(await store.getOrgByName('newco')).toBeNull();
+    // Refused by the store: the same key again, for a new org and for a new site of an org.
+    await expect(keys.create({ orgName: 'newco', scopes: ['admin'], presetKey })).rejects.toThrow();
+    expect(await store.getOrgByName('newco')).toBeNull();
+    await expect(
+      keys.create({ orgName: 'acme', siteName: 'shop', scopes: ['admin'], presetKey }),
+    ).rejects.toThrow();
+    const acme = (await store.getOrgByName('acme'))!;
+    expect(await store.getSiteByName(acme.id, 'shop')).toBeNull();
+    expect(await store.listApiKeys()).toHaveLength(1);
+  });
+
+  it('joins the org another process created between its read and its write', async () => {
+    const theirs = await keys.create({ orgName: 'acme', scopes: ['admin'] });
+    // The first lookup misses the org, as if it were created right after it.
+    let lookups = 0;
+    const racing: Store = Object.create(store, {
+      getOrgByName: {
+        value: async (name: string) => ((lookups += 1) === 1 ? null : store.getOrgByName(name)),
+      },
+    });
+    const ours = await new KeyService(racing, clock).create({ orgName: 'acme', scopes: ['workflows:read'] });
+    expect(ours).toMatchObject({ org_id: theirs.org_id, site_id: theirs.site_id });
+    expect(await store.listApiKeys(theirs.org_id)).toHaveLength(2);
+  });
+
   it('names a bad scope', async () => {
     await expect(keys.create({ orgName: 'acme', scopes: ['workflows:delete'] })).rejects.toMatchObject({
       status: 400,

@@ -2,10 +2,11 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { conflict, notFound, unauthenticated, validationError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
-import type { ApiKeyRecord } from '../domain/model.js';
+import type { ApiKeyRecord, Org, Site } from '../domain/model.js';
+import type { Plan } from '../domain/plan.js';
 import { isScope, SCOPES, type Principal, type Scope } from '../domain/scopes.js';
-import type { Store } from '../store/store.js';
-import { ensureOrg, ensureSite } from './bootstrap.js';
+import type { NewTenant, Store } from '../store/store.js';
+import { newOrg } from './bootstrap.js';
 import type { PlanService } from './plan-service.js';
 
 /** A key as shown once, when it is created. */
@@ -45,7 +46,8 @@ export class KeyService {
   ) {}
 
   /**
-   * Creates a key for `orgName` (and its `siteName`), creating the org and site when new.
+   * Creates a key for `orgName` (and its `siteName`), creating the org and site when new, in
+   * the key's transaction: a refused key leaves no new org or site behind.
    * `presetKey` lets an operator choose the key (STEPWISE_BOOTSTRAP_KEY).
    */
   async create(options: {
@@ -68,22 +70,60 @@ export class KeyService {
         `plan: '${options.plan}' is not one of ${Object.keys(this.plans.plans).join(', ')}`,
       );
     }
-    const org = await ensureOrg(this.store, this.clock, options.orgName, plan);
-    const site = await ensureSite(this.store, this.clock, org.id, options.siteName ?? 'default');
+    const siteName = options.siteName ?? 'default';
     const key = options.presetKey ?? `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
-    const record: ApiKeyRecord = {
-      id: newId('key'),
-      org_id: org.id,
-      site_id: site.id,
-      name: options.name ?? scopes.join(','),
-      prefix: key.slice(0, KEY_PREFIX.length + 4),
-      key_hash: hashKey(key),
-      scopes,
+    let tenant = await this.tenantFor(options.orgName, siteName, plan);
+    for (;;) {
+      const { org, site } = tenant;
+      const record: ApiKeyRecord = {
+        id: newId('key'),
+        org_id: org.id,
+        site_id: site.id,
+        name: options.name ?? scopes.join(','),
+        prefix: key.slice(0, KEY_PREFIX.length + 4),
+        key_hash: hashKey(key),
+        scopes,
+        created_at: this.clock.now(),
+        revoked_at: null,
+      };
+      try {
+        await this.store.createApiKey(record, tenant.created);
+        return { id: record.id, key, org_id: org.id, site_id: site.id, scopes };
+      } catch (error) {
+        // Another process may have created the org or site between our read and our write (its
+        // name is unique, so ours was refused): the key then joins theirs. Each retry has fewer
+        // rows to create, so this ends.
+        const current = await this.tenantFor(options.orgName, siteName, plan);
+        const raced =
+          (tenant.created.org && !current.created.org) || (tenant.created.site && !current.created.site);
+        if (!raced) throw error;
+        tenant = current;
+      }
+    }
+  }
+
+  /** The key's org and site as stored, or built when missing (then also in `created`, to insert). */
+  private async tenantFor(
+    orgName: string,
+    siteName: string,
+    plan: Plan | undefined,
+  ): Promise<{ org: Org; site: Site; created: NewTenant }> {
+    const newSite = (orgId: string): Site => ({
+      id: newId('site'),
+      org_id: orgId,
+      name: siteName,
       created_at: this.clock.now(),
-      revoked_at: null,
-    };
-    await this.store.createApiKey(record);
-    return { id: record.id, key, org_id: org.id, site_id: site.id, scopes };
+    });
+    const storedOrg = await this.store.getOrgByName(orgName);
+    if (!storedOrg) {
+      const { org, grant } = newOrg(this.clock, orgName, plan);
+      const site = newSite(org.id);
+      return { org, site, created: { org, grant, site } };
+    }
+    const storedSite = await this.store.getSiteByName(storedOrg.id, siteName);
+    if (storedSite) return { org: storedOrg, site: storedSite, created: {} };
+    const site = newSite(storedOrg.id);
+    return { org: storedOrg, site, created: { site } };
   }
 
   /** @throws 401 when the key is unknown or revoked. */

@@ -51,9 +51,12 @@ export class MarketplaceService {
 
   /**
    * Lists the shipped templates (at every start): new ones appear, changed ones are
-   * updated, install counts stay. A template that does not parse stops the start.
+   * updated, install counts stay. One no longer shipped is hidden (it could only be
+   * installed as it was last shipped), its count kept should it come back.
+   * A template that does not parse stops the start.
+   * @returns the ids of the template listings it hid.
    */
-  async syncTemplates(): Promise<void> {
+  async syncTemplates(): Promise<string[]> {
     const now = this.clock.now();
     const listings = this.templates.map((template, position): MarketplaceListing => {
       const definition = parseWorkflowDefinition(
@@ -87,6 +90,10 @@ export class MarketplaceService {
       };
     });
     await this.store.marketplace.upsertListings(listings);
+    return this.store.marketplace.hideTemplatesNotIn(
+      listings.map((listing) => listing.id),
+      now,
+    );
   }
 
   /** A visible listing; an unknown or unpublished one is a 404 naming it. */
@@ -174,13 +181,15 @@ export class MarketplaceService {
    * the listing's inputs (`metadata.inputs`), credit cost, `metadata.estimated_duration` and
    * origin (`metadata.installed_from`). Like n8n's imports, a copy whose trigger would fire
    * by itself (scheduled, event) arrives `inactive` until its owner has set its secrets and
-   * activates it; a manual one arrives `active`, runnable at once.
+   * activates it; a manual one arrives `active`, runnable at once. `missing_secrets` names the
+   * listing's required secrets the org has not set, which would otherwise surface only as the
+   * first run failing at the step that needs one.
    */
   async install(
     orgId: string,
     listingId: string,
     options: InstallOptions = {},
-  ): Promise<{ workflow: WorkflowRecord; listing: MarketplaceListing }> {
+  ): Promise<{ workflow: WorkflowRecord; listing: MarketplaceListing; missing_secrets: string[] }> {
     const listing = await this.get(listingId);
     const snapshot = listing.snapshot;
     const input: WorkflowInput = {
@@ -205,6 +214,11 @@ export class MarketplaceService {
       ? await this.workflows.create(orgId, { ...input, slug: options.slug })
       : await this.workflows.create(orgId, input, { freeSlugFrom: listing.slug });
     const count = await this.store.marketplace.recordInstall(listing.id);
-    return { workflow, listing: { ...listing, install_count: count ?? listing.install_count } };
+    const secretsSet = new Set(await this.store.listSecretNames(orgId));
+    return {
+      workflow,
+      listing: { ...listing, install_count: count ?? listing.install_count },
+      missing_secrets: snapshot.required_secrets.filter((name) => !secretsSet.has(name)),
+    };
   }
 }

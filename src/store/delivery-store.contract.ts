@@ -21,6 +21,15 @@ const LEASE_MS = 60_000;
 const HOOK = 'https://hooks.example.com/stepwise';
 const OTHER_HOOK = 'https://other.example.com/done';
 
+/** Polls `condition` until it holds, for signals that arrive on a later turn. */
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /**
  * The behaviour every `DeliveryStore` must have, including the outbox rule of the run
  * writes: a run's end and its pending deliveries commit together.
@@ -170,6 +179,36 @@ export function runDeliveryStoreContract(options: DeliveryStoreContractOptions):
         },
       );
 
+      it('signals deliveriesAvailable after a run’s end queues deliveries, and not without a URL', async () => {
+        const none = await addWorkflow({ callback_url: null });
+        const hooked = await addWorkflow({ callback_url: HOOK });
+        let seen = 0;
+        const unsubscribe = await store.listen({
+          runsAvailable: () => undefined,
+          cancelRequested: () => undefined,
+          deliveriesAvailable: () => (seen += 1),
+        });
+        try {
+          await finishRun(none, 'completed');
+          // Signals arrive after the commit, on a later turn (NOTIFY on PostgreSQL).
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          expect(seen).toBe(0);
+          await finishRun(hooked, 'failed');
+          await waitUntil(() => seen > 0, 'deliveriesAvailable after the checkpoint');
+
+          const before = seen;
+          const run = makeRun(org.id, hooked.id);
+          await store.insertRun({ run, event: makeEvent(run.id, 'run.created') });
+          await store.cancelRun(org.id, run.id, T0 + 7, {
+            cancelled: makeEvent(run.id, 'run.cancelled', T0 + 7),
+            requested: makeEvent(run.id, 'run.cancel_requested', T0 + 7),
+          });
+          await waitUntil(() => seen > before, 'deliveriesAvailable after an immediate cancel');
+        } finally {
+          await unsubscribe();
+        }
+      });
+
       it('lists a run’s deliveries to its own org only', async () => {
         const workflow = await addWorkflow({ callback_url: HOOK });
         const { run } = await finishRun(workflow, 'completed');
@@ -234,6 +273,34 @@ export function runDeliveryStoreContract(options: DeliveryStoreContractOptions):
             attempt(first!.id, 1, delivered, { owner: 'dispatcher-b', status_code: 200, error: null }),
           ),
         ).toBe(true);
+      });
+    });
+
+    describe('next due', () => {
+      it('answers the earliest pending next_attempt_at after now: a scheduled retry or a lease expiry', async () => {
+        const workflow = await addWorkflow({ callback_url: HOOK });
+        expect(await store.deliveries.nextDueAt(T0)).toBeNull();
+        await finishRun(workflow, 'completed', T0 + 50);
+        await finishRun(workflow, 'completed', T0 + 60);
+        expect(await store.deliveries.nextDueAt(T0)).toBe(T0 + 50);
+        // Due already is not ahead.
+        expect(await store.deliveries.nextDueAt(T0 + 100)).toBeNull();
+
+        const [first, second] = await store.deliveries.claimDueDeliveries(
+          'dispatcher-a',
+          2,
+          LEASE_MS,
+          T0 + 100,
+        );
+        expect(await store.deliveries.nextDueAt(T0 + 100)).toBe(T0 + 100 + LEASE_MS);
+        const retry: DeliveryOutcome = { status: 'pending', next_attempt_at: T0 + 5_000 };
+        expect(await store.deliveries.recordDeliveryAttempt(attempt(first!.id, 1, retry))).toBe(true);
+        expect(await store.deliveries.nextDueAt(T0 + 100)).toBe(T0 + 5_000);
+        const delivered: DeliveryOutcome = { status: 'delivered', next_attempt_at: null };
+        await store.deliveries.recordDeliveryAttempt(
+          attempt(second!.id, 1, delivered, { status_code: 200, error: null }),
+        );
+        expect(await store.deliveries.nextDueAt(T0 + 5_000)).toBeNull();
       });
     });
 

@@ -51,6 +51,11 @@ export interface DeliveryStore {
    */
   claimDueDeliveries(owner: string, limit: number, leaseMs: number, now: Millis): Promise<ClaimedDelivery[]>;
   /**
+   * The earliest `next_attempt_at` after `now` of a pending delivery (a scheduled retry, or
+   * the expiry of a lease), for a precise wake-up timer; null when none is ahead.
+   */
+  nextDueAt(now: Millis): Promise<Millis | null>;
+  /**
    * Records an attempt and applies its outcome (with its event) in one transaction.
    * @returns false, writing nothing, when `owner` no longer holds the delivery at `attempt - 1` attempts.
    */

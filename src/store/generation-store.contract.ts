@@ -144,6 +144,35 @@ export function runGenerationStoreContract(options: StoreContractOptions): void 
       expect(claimed.map((c) => c.claims)).toEqual([1]);
     });
 
+    it('signals generationsAvailable on a workflow created generating, a request and a hand-back', async () => {
+      let heard = 0;
+      const unsubscribe = await store.listen({
+        runsAvailable: () => undefined,
+        cancelRequested: () => undefined,
+        generationsAvailable: () => (heard += 1),
+      });
+      const heardOneMore = async (write: () => Promise<unknown>) => {
+        const before = heard;
+        await write();
+        const deadline = Date.now() + 5000;
+        while (heard === before) {
+          if (Date.now() > deadline) throw new Error('no generationsAvailable signal within 5 s');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+      try {
+        let workflow = makeWorkflow(org.id);
+        await heardOneMore(async () => (workflow = await insertGenerating()));
+        await store.generations.claimGenerations('a', 1, LEASE, T0);
+        await heardOneMore(() => store.generations.releaseGeneration('a', workflow.id, pending()));
+        const plain = makeWorkflow(org.id);
+        await store.insertWorkflow(plain);
+        await heardOneMore(() => store.generations.requestGeneration(org.id, plain.id, pending(), T0 + 1));
+      } finally {
+        await unsubscribe();
+      }
+    });
+
     it('a deleted workflow is neither claimed nor finished', async () => {
       const workflow = await insertGenerating();
       await store.generations.claimGenerations('a', 1, LEASE, T0);

@@ -114,6 +114,36 @@ export function runMarketplaceStoreContract(options: StoreContractOptions): void
       });
     });
 
+    it('hides the template listings no longer shipped, counts kept; shipping one again shows it', async () => {
+      const template = (id: string) =>
+        makeListing(id, { kind: 'template', source_org_id: null, source_workflow_id: null });
+      await store.marketplace.upsertListings([
+        template('tpl_kept'),
+        template('tpl_gone'),
+        makeListing('wf_a'),
+      ]);
+      await store.marketplace.recordInstall('tpl_gone');
+      expect(await store.marketplace.hideTemplatesNotIn(['tpl_kept', 'tpl_new'], T0 + 1)).toEqual([
+        'tpl_gone',
+      ]);
+      expect(await store.marketplace.hideTemplatesNotIn(['tpl_kept'], T0 + 2)).toEqual([]);
+      const page = { limit: 10, offset: 0 };
+      // A community listing is its publisher's to hide, never the catalogue's.
+      expect(ids(await store.marketplace.listListings(page, 'newest')).sort()).toEqual(['tpl_kept', 'wf_a']);
+      expect(await store.marketplace.getListing('tpl_gone', true)).toMatchObject({
+        hidden: true,
+        install_count: 1,
+        updated_at: T0 + 1,
+      });
+      expect(await store.marketplace.hideTemplatesNotIn([], T0 + 3)).toEqual(['tpl_kept']);
+      await store.marketplace.upsertListings([{ ...template('tpl_gone'), published_at: T0 + 4 }]);
+      expect(await store.marketplace.getListing('tpl_gone')).toMatchObject({
+        hidden: false,
+        install_count: 1,
+        published_at: T0 + 4,
+      });
+    });
+
     it('featured: most installed first, then newest, then position; newest: by publication', async () => {
       await store.marketplace.upsertListings([
         makeListing('wf_old', { published_at: T0 }),

@@ -34,6 +34,12 @@ export interface MarketplaceStore {
   /** @returns false when there was no visible listing with that id. */
   hideListing(id: string, at: Millis): Promise<boolean>;
   /**
+   * Hides every visible template listing whose id is not in `shippedIds` (templates dropped
+   * from the catalogue), keeping their install counts; upserting one again shows it again.
+   * @returns the ids it hid.
+   */
+  hideTemplatesNotIn(shippedIds: readonly string[], at: Millis): Promise<string[]>;
+  /**
    * Adds one to a visible listing's install count, atomically.
    * @returns the new count, or null when the listing is gone or hidden.
    */

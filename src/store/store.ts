@@ -67,6 +67,15 @@ export class RunAdmissionRefused extends Error {
   }
 }
 
+/** The org and site an API key names that do not exist yet: stored with the key or not at all. */
+export interface NewTenant {
+  org?: Org;
+  /** The new org's first credit grant. */
+  grant?: CreditEntry;
+  /** A new site of the key's org (the new `org`, or one that exists). */
+  site?: Site;
+}
+
 export interface RunListFilter {
   org_id: string;
   workflow_id?: string;
@@ -92,6 +101,10 @@ export interface StoreSignals {
   cancelRequested(runId: string): void;
   /** An API key was revoked; caches of authenticated keys must forget what they hold. */
   keysRevoked?(): void;
+  /** A workflow awaits generation (created generating, regenerated, handed back): a runner may claim it. */
+  generationsAvailable?(): void;
+  /** A run ended with callback URLs: deliveries due now were queued for a dispatcher to send. */
+  deliveriesAvailable?(): void;
 }
 
 /**
@@ -127,7 +140,12 @@ export interface Store {
   createSite(site: Site): Promise<void>;
   getSite(orgId: string, id: string): Promise<Site | null>;
   getSiteByName(orgId: string, name: string): Promise<Site | null>;
-  createApiKey(key: ApiKeyRecord): Promise<void>;
+  /**
+   * Inserts the key and, in the same transaction, the new org (with its grant) and site of
+   * `tenant`: when any insert fails (a duplicate key, a name another process took, text the
+   * database refuses), none of them is stored.
+   */
+  createApiKey(key: ApiKeyRecord, tenant?: NewTenant): Promise<void>;
   findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null>;
   listApiKeys(orgId?: string): Promise<ApiKeyRecord[]>;
   /** @returns false when no such unrevoked key exists. */

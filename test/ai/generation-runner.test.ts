@@ -39,7 +39,7 @@ let workflows: WorkflowService;
 let orgId: string;
 const runners: GenerationRunner[] = [];
 
-function startRunner(llm: LlmStepGenerator | null = null): GenerationRunner {
+async function startRunner(llm: LlmStepGenerator | null = null): Promise<GenerationRunner> {
   const runner = new GenerationRunner(
     {
       store,
@@ -51,7 +51,7 @@ function startRunner(llm: LlmStepGenerator | null = null): GenerationRunner {
     },
     { concurrency: 2, leaseMs: LEASE, pollMs: 20 },
   );
-  runner.start();
+  await runner.start();
   runners.push(runner);
   return runner;
 }
@@ -79,7 +79,7 @@ describe('GenerationRunner', () => {
   it("claims a dead runner's generation again once its lease expired, and finishes it", async () => {
     const workflow = await generating();
     expect(await store.generations.claimGenerations('dead-runner', 1, LEASE, now)).toHaveLength(1);
-    startRunner();
+    await startRunner();
     now = T0 + LEASE - 1;
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await statusOf(workflow.id)).toBe('generating');
@@ -99,7 +99,7 @@ describe('GenerationRunner', () => {
       expect(await store.generations.claimGenerations(`dead-${claim}`, 1, LEASE, now)).toHaveLength(1);
       now += LEASE;
     }
-    startRunner();
+    await startRunner();
     await waitFor(async () => (await statusOf(workflow.id)) === 'failed', 5000, 'the generation to fail');
     const failed = await workflows.get(orgId, workflow.id);
     expect(failed.generation?.error).toMatch(/interrupted 3 times/);
@@ -115,7 +115,7 @@ describe('GenerationRunner', () => {
         ),
     };
     const workflow = await generating();
-    const runner = startRunner(new LlmStepGenerator(hanging, createDefaultToolRegistry()));
+    const runner = await startRunner(new LlmStepGenerator(hanging, createDefaultToolRegistry()));
     await waitFor(
       async () => (await workflows.get(orgId, workflow.id)).generation?.state === 'running',
       5000,
@@ -130,8 +130,8 @@ describe('GenerationRunner', () => {
 
   it('two runners on one store save each generation once', async () => {
     const created = await Promise.all(Array.from({ length: 6 }, () => generating()));
-    startRunner();
-    startRunner();
+    await startRunner();
+    await startRunner();
     for (const workflow of created) {
       await waitFor(async () => (await statusOf(workflow.id)) === 'active', 5000, 'every generation');
     }

@@ -2,6 +2,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEMPLATE_CATALOGUE } from '../../src/templates/catalogue.js';
 import { json, startApiHarness, type ApiHarness } from '../support/api-harness.js';
+import { connectInMemory, textJson } from '../mcp/mcp-client.js';
 import { startHttpRecorder, type HttpRecorder } from '../support/http-recorder.js';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../support/postgres.js';
 import { waitForRun } from '../support/stepwise-harness.js';
@@ -135,19 +136,26 @@ describe.each(BACKENDS)('the marketplace on $name', ({ name, databaseUrl }) => {
         expect(page.workflows.map((l) => l.id)).toContain(workflow.id);
       }
 
+      // The installer has not set PING_KEY yet: the install says so instead of the first run failing.
       const installed = await ok<{ id: string; slug: string; status: string; installed_from: string }>(
         call('POST', `${BASE}/${workflow.id}/install`, installer.key),
         201,
       );
-      expect(installed).toMatchObject({ slug: 'pingWithKey', status: 'active', installed_from: workflow.id });
-      const again = await ok<{ slug: string }>(
+      expect(installed).toMatchObject({
+        slug: 'pingWithKey',
+        status: 'active',
+        installed_from: workflow.id,
+        missing_secrets: ['PING_KEY'],
+      });
+
+      await ok(call('PUT', '/v1/secrets/PING_KEY', installer.key, { value: 'installer-key-value' }));
+      const again = await ok<{ slug: string; missing_secrets: string[] }>(
         call('POST', `${BASE}/${workflow.id}/install`, installer.key),
         201,
       );
-      expect(again.slug).toBe('pingWithKey2');
+      expect(again).toMatchObject({ slug: 'pingWithKey2', missing_secrets: [] });
       expect((await ok<Listing>(call('GET', `${BASE}/public/${workflow.id}`, null))).install_count).toBe(2);
 
-      await ok(call('PUT', '/v1/secrets/PING_KEY', installer.key, { value: 'installer-key-value' }));
       const started = await ok<{ execution_id: string }>(
         call('POST', `${BASE}/${installed.id}/execute`, installer.key, {
           context: { url: `${recorder.url}/ping` },
@@ -334,6 +342,22 @@ describe.each(BACKENDS)('the marketplace on $name', ({ name, databaseUrl }) => {
       expect(scheduled.status).toBe('inactive');
       const found = await ok<Page>(call('GET', `${BASE}/community?q=reputation`, installer.key));
       expect(found.workflows.map((l) => l.id)).toEqual(['tpl_reputation_shield']);
+    });
+
+    it('MCP install_workflow names the required secrets the org has not set', async () => {
+      await ok(call('PUT', '/v1/secrets/CRM_API_KEY', installer.key, { value: 'crm-key' }));
+      const mcp = await connectInMemory(h.stepwise, installer.key);
+      try {
+        const installed = textJson(
+          await mcp.callTool({ name: 'install_workflow', arguments: { workflowId: 'tpl_leadResearch' } }),
+        );
+        expect(installed.requiredSecrets).toEqual(expect.arrayContaining(['CRM_API_KEY', 'CRM_BASE_URL']));
+        expect(installed.missingSecrets).toEqual(
+          (installed.requiredSecrets as string[]).filter((name) => name !== 'CRM_API_KEY'),
+        );
+      } finally {
+        await mcp.close();
+      }
     });
 
     it('refuses bad paging and unknown ids with 400 and 404 naming them', async () => {

@@ -353,6 +353,54 @@ describe.skipIf(skipReason !== null)('the web dashboard in Chromium', { timeout:
     await session.screenshot('instances');
   });
 
+  it("buckets the Summary's days by the viewer's local day, org-wide and for one workflow", async () => {
+    // Kiritimati is UTC+14: from 10:00 UTC its date is a day ahead of UTC's, and UTC days
+    // would label the last row with yesterday. (Before then both agree on the date, and this
+    // only checks the counts; summary-math.test.ts pins the zone arithmetic.)
+    const viewerZone = 'Pacific/Kiritimati';
+    const title = `Browser local days ${Date.now().toString(36)}`;
+    const workflow = await serve.api<{ id: string }>('POST', '/v1/workflows', {
+      title,
+      steps: [{ id: 'note', tool: 'log', params: { message: 'today' } }],
+    });
+    const { jobId } = await serve.api<{ jobId: string }>('POST', `/v1/workflows/${workflow.id}/run`, {
+      input: {},
+    });
+    await expect
+      .poll(async () => (await serve.api<RunView>('GET', `/v1/workflows/jobs/${jobId}`)).status, {
+        timeout: 10_000,
+      })
+      .toBe('completed');
+    const today = (timeZone: string) =>
+      new Intl.DateTimeFormat('en-US', { timeZone, month: 'short', day: 'numeric' }).format(new Date());
+
+    const viewer = await session.openPage({ timezoneId: viewerZone });
+    await viewer.goto('/summary');
+    await viewer.getByLabel('API key').fill(serve.adminKey);
+    await viewer.getByRole('button', { name: 'Sign in' }).click();
+    await viewer.getByRole('heading', { level: 1, name: 'Summary' }).waitFor();
+    const lastRow = async () => {
+      // The table is folded away, and folded again whenever the page loads another view.
+      const details = viewer.locator('details').filter({ hasText: 'Chart data as a table' });
+      if ((await details.getAttribute('open')) === null)
+        await viewer.getByText('Chart data as a table').click();
+      const rows = viewer.getByRole('table').getByRole('row');
+      await rows.nth(1).waitFor();
+      const cells = await rows.last().getByRole('cell').allTextContents();
+      return { from: cells[0]?.trim(), runs: Number(cells[1]) };
+    };
+    // Seven days back from now: eight local days, the last one today's.
+    await expect.poll(async () => (await lastRow()).from).toBe(today(viewerZone));
+    expect((await lastRow()).runs).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => viewer.getByRole('table').getByRole('row').count()).toBe(9);
+
+    await viewer.getByLabel('Workflow', { exact: true }).selectOption({ label: title });
+    await expect.poll(async () => (await lastRow()).runs).toBe(1);
+    expect((await lastRow()).from).toBe(today(viewerZone));
+    await session.screenshot('summary-local-days', viewer);
+    await viewer.context().close();
+  });
+
   it("shows a schedule's next fire time in its zone (America/New_York) and in a Berlin viewer's", async () => {
     const scheduleZone = 'America/New_York';
     const viewerZone = 'Europe/Berlin';

@@ -119,6 +119,7 @@ describe('templates installed and run end to end', () => {
     );
     expect(installed).toMatchObject({ slug: 'ai_shop_checkup', status: 'active', creditCost: 25 });
     expect(installed.requiredSecrets).toEqual(['SHOP_DATA_TOKEN', 'SHOP_DATA_URL', 'SHOP_URL']);
+    expect(installed.missingSecrets).toEqual([]);
 
     const started = textJson(
       await mcp.callTool({

@@ -2,17 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Stepwise } from '../../app/stepwise.js';
-import { StepwiseError } from '../../domain/errors.js';
-import type { RunRecord, WorkflowRecord } from '../../domain/model.js';
 import { isFinalStatus } from '../../domain/run-state.js';
+import { DEFAULT_WAIT_MS, MAX_WAIT_MS, UnknownActionError } from '../../services/action-service.js';
 import { principalOf, requireScope } from '../auth.js';
-
-/** `?wait=true` waits this long by default, and never longer than the maximum. */
-export const DEFAULT_WAIT_MS = 10_000;
-export const MAX_WAIT_MS = 30_000;
-/** At most this many action names are listed in an unknown-action answer. */
-const MAX_LISTED_ACTIONS = 1000;
-const LIST_PAGE = 500;
 
 const actionParams = z.object({ action: z.string().min(1).max(200) });
 
@@ -23,41 +15,6 @@ const waitQuery = z.object({
 
 /** Document 000: `{ site_id, …the action's own fields }`; every field but site_id is the run's input. */
 const actionBody = z.looseObject({ site_id: z.string().min(1).max(200).optional() }).nullish();
-
-/** The names an unknown action is told about: the slugs of the org's workflows, sorted. */
-async function actionNames(stepwise: Stepwise, orgId: string): Promise<string[]> {
-  const names: string[] = [];
-  for (let offset = 0; offset < MAX_LISTED_ACTIONS; offset += LIST_PAGE) {
-    const page = await stepwise.workflows.list(orgId, { limit: LIST_PAGE, offset });
-    names.push(...page.map((workflow) => workflow.slug));
-    if (page.length < LIST_PAGE) break;
-  }
-  return [...new Set(names)].sort();
-}
-
-async function findAction(stepwise: Stepwise, orgId: string, action: string): Promise<WorkflowRecord | null> {
-  try {
-    return await stepwise.workflows.get(orgId, action);
-  } catch (error) {
-    if (error instanceof StepwiseError && error.code === 'NOT_FOUND') return null;
-    throw error;
-  }
-}
-
-/** Polls the run until it finishes or `timeoutMs` passes, backing off from 20 ms to 250 ms. */
-async function waitForFinish(stepwise: Stepwise, run: RunRecord, timeoutMs: number): Promise<RunRecord> {
-  const deadline = Date.now() + timeoutMs;
-  let current = run;
-  let pause = 20;
-  while (!isFinalStatus(current.status)) {
-    const left = deadline - Date.now();
-    if (left <= 0) break;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
-    pause = Math.min(pause * 2, 250);
-    current = await stepwise.runs.get(run.org_id, run.id);
-  }
-  return current;
-}
 
 /**
  * Document 000, the action dialect: `POST /api/workflow/{action}` runs the org's workflow
@@ -90,31 +47,32 @@ export function registerActionRoutes(server: FastifyInstance, stepwise: Stepwise
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      const orgId = principal.org_id;
       const { action } = request.params;
-      const body = request.body ?? {};
-      const siteId = await stepwise.instances.resolveSiteId(orgId, body.site_id, principal.site_id);
-
-      const workflow = await findAction(stepwise, orgId, action);
-      if (!workflow) {
+      const header = request.headers['idempotency-key'];
+      const started = await stepwise.actions
+        .start({
+          principal,
+          action,
+          payload: request.body ?? {},
+          idempotencyKey: typeof header === 'string' ? header : undefined,
+        })
+        // Answered here, not by the error handler: document 000's 404 lists the actions beside the error.
+        .catch((error: unknown) => {
+          if (error instanceof UnknownActionError) return error;
+          throw error;
+        });
+      if (started instanceof UnknownActionError) {
         return reply.code(404).send({
           success: false,
           error: {
-            code: 'UNKNOWN_ACTION',
+            code: started.code,
             message: `action '${action}' is not a workflow of this org; use one of the listed actions`,
             field: 'action',
           },
-          actions: await actionNames(stepwise, orgId),
+          actions: started.actions,
         });
       }
-
-      const header = request.headers['idempotency-key'];
-      const { run, created } = await stepwise.runs.start(orgId, workflow.id, {
-        input: { ...body, site_id: siteId },
-        idempotency_key: typeof header === 'string' ? header : undefined,
-        site_id: siteId,
-        trigger: { type: 'api', key_id: principal.key_id },
-      });
+      const { workflow, run, created } = started;
       const base = { run_id: run.id, workflow_id: workflow.id, action: workflow.slug };
 
       const wait = request.query.wait === 'true' || request.query.wait === '1';
@@ -123,7 +81,7 @@ export function registerActionRoutes(server: FastifyInstance, stepwise: Stepwise
           .code(created ? 201 : 200)
           .send({ success: true, result: { ...base, status: run.status } });
       }
-      const final = await waitForFinish(stepwise, run, request.query.timeout_ms);
+      const final = await stepwise.actions.waitForEnd(run, request.query.timeout_ms);
       const finished = isFinalStatus(final.status);
       return reply.code(finished ? 200 : 202).send({
         success: finished ? final.status === 'completed' || final.status === 'partial_complete' : true,

@@ -130,12 +130,14 @@ export function registerApiV1MarketplaceRoutes(server: FastifyInstance, stepwise
       },
     },
     async (request, reply) => {
-      const { workflow, listing } = await stepwise.marketplace.install(
+      const { workflow, listing, missing_secrets } = await stepwise.marketplace.install(
         principalOf(request).org_id,
         request.params.workflow_id,
         request.body ?? {},
       );
-      return reply.code(201).send({ ...apiV1Workflow(workflow), installed_from: listing.id });
+      return reply
+        .code(201)
+        .send({ ...apiV1Workflow(workflow), installed_from: listing.id, missing_secrets });
     },
   );
 }

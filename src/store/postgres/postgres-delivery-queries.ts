@@ -31,7 +31,8 @@ const DELIVERY_COLUMNS = [
  * with the columns id, org_id, workflow_id, status, finished_at and updated_at of `runs`:
  * one per distinct callback URL of the run's workflow (`callback_url`, `metadata.webhook.url`).
  * It is a fragment so the statement that makes runs final can carry it as a CTE, which
- * makes the deliveries commit with the runs' end (an outbox) at no extra round trip.
+ * makes the deliveries commit with the runs' end (an outbox) at no extra round trip; it
+ * returns the ids inserted, for `notifyDeliveriesSql`.
  * The DISTINCT keeps the lateral subquery from being flattened into a join, so each final
  * run costs one primary-key probe of `workflows` and other runs cost nothing.
  */
@@ -47,19 +48,30 @@ export const runCallbacksInsertSql = (source: string): string => `
     WHERE w.id = f.workflow_id AND u.url <> ''
   ) AS t
   WHERE f.status IN ('completed', 'partial_complete', 'failed', 'cancelled')
-  ON CONFLICT (run_id, url) DO NOTHING`;
+  ON CONFLICT (run_id, url) DO NOTHING
+  RETURNING id`;
+
+/** NOTIFY channel of queued deliveries; the payload is empty. */
+export const DELIVERIES_CHANNEL = 'stepwise_deliveries';
+
+/**
+ * A query sending one NOTIFY on `DELIVERIES_CHANNEL` when the relation `inserted` (a
+ * `runCallbacksInsertSql` CTE) has rows, so the dispatchers of every process wake at the
+ * commit instead of at their next poll. Its single column counts the notifications (0 or 1).
+ */
+export const notifyDeliveriesSql = (inserted: string): string =>
+  `SELECT count(pg_notify('${DELIVERIES_CHANNEL}', '')) AS notified FROM (SELECT 1 FROM ${inserted} LIMIT 1) AS queued`;
 
 /**
  * Inserts the pending deliveries of runs that became final outside the checkpoint
  * statement (an immediate cancel). Run it in the transaction that made them final.
  */
 export async function enqueueRunCallbacks(db: Queryable, runIds: string[]): Promise<void> {
-  await db.query(
-    runCallbacksInsertSql(
-      '(SELECT id, org_id, workflow_id, status, finished_at, updated_at FROM runs WHERE id = ANY($1::text[]))',
-    ),
-    [runIds],
-  );
+  const source =
+    '(SELECT id, org_id, workflow_id, status, finished_at, updated_at FROM runs WHERE id = ANY($1::text[]))';
+  await db.query(`WITH inserted AS (${runCallbacksInsertSql(source)}) ${notifyDeliveriesSql('inserted')}`, [
+    runIds,
+  ]);
 }
 
 const CLAIM_SQL = `
@@ -125,6 +137,15 @@ export class PostgresDeliveryQueries implements DeliveryStore {
       values: [owner, limit, now, leaseMs],
     });
     return rows.map((row) => ({ ...toDelivery(row), run: toRunResult(row) }));
+  }
+
+  async nextDueAt(now: Millis): Promise<Millis | null> {
+    const { rows } = await this.pool.query<{ next: Millis | null }>({
+      name: 'stepwise_next_delivery_due',
+      text: `SELECT min(next_attempt_at) AS next FROM deliveries WHERE status = 'pending' AND next_attempt_at > $1`,
+      values: [now],
+    });
+    return rows[0]?.next ?? null;
   }
 
   async recordDeliveryAttempt(result: DeliveryAttemptResult): Promise<boolean> {

@@ -4,13 +4,19 @@ import type { Millis, WorkflowRecord } from '../../domain/model.js';
 import type { ClaimedGeneration, GenerationStore } from '../generation-store.js';
 import { columnList, fromRow, SQL_COLUMNS, toJson, toParam } from './postgres-rows.js';
 
+/** Every process's generation runner listens here, so a request in one wakes them all at once. */
+export const GENERATIONS_CHANNEL = 'stepwise_generations';
+
 const LIVE = 'deleted_at IS NULL';
 const LEASED = `generation_lease_owner = $2 AND status = 'generating' AND ${LIVE}`;
 
 const SQL = {
-  request: `UPDATE workflows SET status = 'generating', generation = $3, generation_lease_owner = NULL,
-    generation_lease_expires_at = NULL, generation_claims = 0, updated_at = $4
-    WHERE org_id = $1 AND id = $2 AND ${LIVE} AND status <> 'generating' RETURNING ${SQL_COLUMNS.workflow}`,
+  request: `WITH requested AS (
+      UPDATE workflows SET status = 'generating', generation = $3, generation_lease_owner = NULL,
+        generation_lease_expires_at = NULL, generation_claims = 0, updated_at = $4
+      WHERE org_id = $1 AND id = $2 AND ${LIVE} AND status <> 'generating' RETURNING ${SQL_COLUMNS.workflow}
+    )
+    SELECT requested.* FROM requested, (SELECT pg_notify('${GENERATIONS_CHANNEL}', '')) AS wake`,
   // SKIP LOCKED: processes claiming at once take different workflows instead of queueing on one.
   claim: `UPDATE workflows w SET generation_lease_owner = $1, generation_lease_expires_at = $3::bigint + $4::bigint,
     generation_claims = w.generation_claims + 1
@@ -24,8 +30,11 @@ const SQL = {
     RETURNING ${columnList(['generation_claims'], 'w')}, ${SQL_COLUMNS.workflow.replace(/"(\w+)"/g, 'w."$1"')}`,
   renew: `UPDATE workflows SET generation_lease_expires_at = $3::bigint + $4::bigint WHERE id = $1 AND ${LEASED}`,
   progress: `UPDATE workflows SET generation = $3 WHERE id = $1 AND ${LEASED}`,
-  release: `UPDATE workflows SET generation = $3, generation_lease_owner = NULL, generation_lease_expires_at = NULL,
-    generation_claims = generation_claims - 1 WHERE id = $1 AND ${LEASED}`,
+  release: `WITH released AS (
+      UPDATE workflows SET generation = $3, generation_lease_owner = NULL, generation_lease_expires_at = NULL,
+        generation_claims = generation_claims - 1 WHERE id = $1 AND ${LEASED} RETURNING id
+    )
+    SELECT released.id FROM released, (SELECT pg_notify('${GENERATIONS_CHANNEL}', '')) AS wake`,
   finish: `WITH finished AS (
       UPDATE workflows SET title = $3, description = $4, status = $5, trigger_config = $6, credit_cost = $7,
         metadata = $8, version = $9, definition = $10, generation = $11, updated_at = $12,

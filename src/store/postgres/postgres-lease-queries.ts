@@ -10,7 +10,7 @@ import {
   toJson,
   withTransaction,
 } from './postgres-rows.js';
-import { runCallbacksInsertSql } from './postgres-delivery-queries.js';
+import { notifyDeliveriesSql, runCallbacksInsertSql } from './postgres-delivery-queries.js';
 import { runCreditsSettleSql } from './postgres-limit-queries.js';
 
 /** The channel a transaction notifies when it made runs claimable; the payload is empty so notifications coalesce. */
@@ -131,7 +131,7 @@ const PROGRESS_TYPES = Object.entries(PROGRESS_COLUMN_TYPES)
 // Steps and events are written only for runs whose lease check passed (`cp` names the
 // checkpoint's run); a waiting parent is woken only by a child whose update succeeded.
 // A run that became final gets its callback deliveries and its credit settlement here
-// (see runCallbacksInsertSql, runCreditsSettleSql).
+// (see runCallbacksInsertSql, runCreditsSettleSql), and dispatchers are notified of them.
 // Workers are notified when a parent wakes, and when a run leaves its worker still
 // runnable (a retry or a delay), so every worker re-arms its wake-up timer.
 // The owner test is IS NOT DISTINCT FROM so the planner cannot join on it: a batch has
@@ -160,6 +160,7 @@ WITH progress AS (
   WHERE e.cp IN (SELECT id FROM progress)
   ORDER BY e.ord
 ), callbacks AS (${runCallbacksInsertSql('progress')}
+), callbacks_wake AS (${notifyDeliveriesSql('callbacks')}
 ), credits AS (${runCreditsSettleSql('progress')}
 ), parents AS (
   UPDATE runs SET available_at = w.at, wait_run_id = NULL, updated_at = w.at
@@ -176,7 +177,8 @@ WITH progress AS (
     LIMIT 1
   ) AS claimable
 )
-SELECT ARRAY(SELECT id FROM progress) AS ids, (SELECT count(*) FROM wake) AS notified`;
+SELECT ARRAY(SELECT id FROM progress) AS ids, (SELECT count(*) FROM wake) AS notified,
+  (SELECT notified FROM callbacks_wake) AS notified_deliveries`;
 
 /**
  * Applies checkpoints as one group commit. The usual batch (each run once) is a single

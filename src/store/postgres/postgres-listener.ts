@@ -1,5 +1,7 @@
 import pg from 'pg';
 import type { StoreSignals } from '../store.js';
+import { DELIVERIES_CHANNEL } from './postgres-delivery-queries.js';
+import { GENERATIONS_CHANNEL } from './postgres-generation-queries.js';
 import { RUNS_CHANNEL } from './postgres-lease-queries.js';
 import { CANCEL_CHANNEL } from './postgres-run-queries.js';
 import { KEYS_CHANNEL } from './postgres-tenant-queries.js';
@@ -8,10 +10,11 @@ const MIN_RECONNECT_MS = 100;
 const MAX_RECONNECT_MS = 5_000;
 
 /**
- * Turns NOTIFY on `stepwise_runs` / `stepwise_cancel` into `StoreSignals` calls. Holds one
- * dedicated connection (LISTEN is per session, so it cannot come from the pool) while
- * anyone subscribes, and reconnects with backoff when that connection drops. After a
- * reconnect every subscriber gets `runsAvailable` and `keysRevoked`, since notifications sent meanwhile are lost.
+ * Turns NOTIFY on `stepwise_runs` / `stepwise_cancel` / `stepwise_keys` / `stepwise_deliveries`
+ * / `stepwise_generations` into `StoreSignals` calls. Holds one dedicated connection (LISTEN
+ * is per session, so it cannot come from the pool) while anyone subscribes, and reconnects
+ * with backoff when that connection drops. After a reconnect every subscriber gets `runsAvailable`, `keysRevoked`,
+ * `deliveriesAvailable` and `generationsAvailable`, since notifications sent meanwhile are lost.
  */
 export class PostgresListener {
   private readonly subscribers = new Set<StoreSignals>();
@@ -62,7 +65,10 @@ export class PostgresListener {
     client.on('notification', (message) => this.dispatch(message));
     try {
       await client.connect();
-      await client.query(`LISTEN ${RUNS_CHANNEL}; LISTEN ${CANCEL_CHANNEL}; LISTEN ${KEYS_CHANNEL}`);
+      await client.query(
+        `LISTEN ${RUNS_CHANNEL}; LISTEN ${CANCEL_CHANNEL}; LISTEN ${KEYS_CHANNEL}; LISTEN ${DELIVERIES_CHANNEL}; ` +
+          `LISTEN ${GENERATIONS_CHANNEL}`,
+      );
     } catch (error) {
       client.removeAllListeners('end');
       await client.end().catch(() => undefined);
@@ -83,6 +89,8 @@ export class PostgresListener {
       else if (message.channel === CANCEL_CHANNEL && message.payload)
         signals.cancelRequested(message.payload);
       else if (message.channel === KEYS_CHANNEL) signals.keysRevoked?.();
+      else if (message.channel === DELIVERIES_CHANNEL) signals.deliveriesAvailable?.();
+      else if (message.channel === GENERATIONS_CHANNEL) signals.generationsAvailable?.();
     }
   }
 
@@ -103,6 +111,8 @@ export class PostgresListener {
           for (const signals of this.subscribers) {
             signals.runsAvailable();
             signals.keysRevoked?.();
+            signals.deliveriesAvailable?.();
+            signals.generationsAvailable?.();
           }
         },
         () => {

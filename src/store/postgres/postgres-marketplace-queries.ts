@@ -52,6 +52,8 @@ const SQL = {
     `SELECT ${SELECT} FROM marketplace_listings WHERE ${FILTER} ORDER BY ${ORDER_BY[order]} LIMIT $4 OFFSET $5`,
   count: `SELECT COUNT(*)::int AS total FROM marketplace_listings WHERE ${FILTER}`,
   hide: 'UPDATE marketplace_listings SET hidden = true, updated_at = $2 WHERE id = $1 AND NOT hidden',
+  hideTemplates: `UPDATE marketplace_listings SET hidden = true, updated_at = $2
+    WHERE kind = 'template' AND NOT hidden AND NOT (id = ANY($1::text[])) RETURNING id`,
   install: `UPDATE marketplace_listings SET install_count = install_count + 1
     WHERE id = $1 AND NOT hidden RETURNING install_count`,
 } as const;
@@ -104,6 +106,11 @@ export class PostgresMarketplaceQueries implements MarketplaceStore {
   async hideListing(id: string, at: number): Promise<boolean> {
     const result = await this.pool.query(SQL.hide, [id, at]);
     return (result.rowCount ?? 0) > 0;
+  }
+
+  async hideTemplatesNotIn(shippedIds: readonly string[], at: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>(SQL.hideTemplates, [shippedIds, at]);
+    return rows.map((row) => row.id);
   }
 
   async recordInstall(id: string): Promise<number | null> {

@@ -13,7 +13,15 @@ import type {
   WorkflowDefinition,
   WorkflowRecord,
 } from '../../domain/model.js';
-import type { LeaseRenewal, NewRun, RunCheckpoint, RunListFilter, Store, StoreSignals } from '../store.js';
+import type {
+  LeaseRenewal,
+  NewRun,
+  NewTenant,
+  RunCheckpoint,
+  RunListFilter,
+  Store,
+  StoreSignals,
+} from '../store.js';
 import * as leases from './postgres-lease-queries.js';
 import { PostgresDeliveryQueries } from './postgres-delivery-queries.js';
 import { PostgresGenerationQueries } from './postgres-generation-queries.js';
@@ -136,8 +144,16 @@ export class PostgresStore implements Store {
     return tenants.getSite(this.pool, orgId, 'name', name);
   }
 
-  createApiKey(key: ApiKeyRecord): Promise<void> {
-    return tenants.createApiKey(this.pool, key);
+  createApiKey(key: ApiKeyRecord, tenant: NewTenant = {}): Promise<void> {
+    if (!tenant.org && !tenant.site) return tenants.createApiKey(this.pool, key);
+    return withTransaction(this.pool, async (client) => {
+      if (tenant.org) {
+        await tenants.createOrg(client, tenant.org);
+        if (tenant.grant) await insertCreditEntry(client, tenant.grant);
+      }
+      if (tenant.site) await tenants.createSite(client, tenant.site);
+      await tenants.createApiKey(client, key);
+    });
   }
 
   findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {

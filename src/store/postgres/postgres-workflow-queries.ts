@@ -9,6 +9,7 @@ import {
   toParam,
   WORKFLOW_COLUMNS,
 } from './postgres-rows.js';
+import { GENERATIONS_CHANNEL } from './postgres-generation-queries.js';
 
 const UNIQUE_VIOLATION = '23505';
 const SLUG_INDEX = 'workflows_org_slug_key';
@@ -29,8 +30,13 @@ async function guardSlug<T>(workflow: WorkflowRecord, write: () => Promise<T>): 
   }
 }
 
-/** Inserts the workflow and its current version in one statement. Throws `SLUG_TAKEN` (409). */
+/**
+ * Inserts the workflow and its current version in one statement; one created `generating`
+ * wakes the generation runners. Throws `SLUG_TAKEN` (409).
+ */
 export async function insertWorkflow(db: Queryable, workflow: WorkflowRecord): Promise<void> {
+  const wake =
+    workflow.status === 'generating' ? `, (SELECT pg_notify('${GENERATIONS_CHANNEL}', '')) AS wake` : '';
   await guardSlug(workflow, () =>
     db.query(
       `WITH inserted AS (
@@ -38,7 +44,7 @@ export async function insertWorkflow(db: Queryable, workflow: WorkflowRecord): P
         RETURNING id, version, definition, updated_at
       )
       INSERT INTO workflow_versions (workflow_id, version, definition, created_at)
-      SELECT id, version, definition, updated_at FROM inserted`,
+      SELECT id, version, definition, updated_at FROM inserted${wake}`,
       WORKFLOW_COLUMNS.map((column) => toParam(column, workflow[column])),
     ),
   );

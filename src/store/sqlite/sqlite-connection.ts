@@ -4,7 +4,11 @@ import type { StoreSignals } from '../store.js';
 
 /** A wake-up a write asks for; delivered to listeners once its transaction has committed. */
 export type StoreSignal =
-  { kind: 'runsAvailable' } | { kind: 'cancelRequested'; runId: string } | { kind: 'keysRevoked' };
+  | { kind: 'runsAvailable' }
+  | { kind: 'cancelRequested'; runId: string }
+  | { kind: 'keysRevoked' }
+  | { kind: 'deliveriesAvailable' }
+  | { kind: 'generationsAvailable' };
 
 /**
  * The single writer connection of a `SqliteStore`: cached prepared statements, write
@@ -90,13 +94,19 @@ export class SqliteConnection {
     const onRunsAvailable = (): void => signals.runsAvailable();
     const onCancelRequested = (runId: string): void => signals.cancelRequested(runId);
     const onKeysRevoked = (): void => signals.keysRevoked?.();
+    const onDeliveriesAvailable = (): void => signals.deliveriesAvailable?.();
+    const onGenerationsAvailable = (): void => signals.generationsAvailable?.();
     this.emitter.on('runsAvailable', onRunsAvailable);
     this.emitter.on('cancelRequested', onCancelRequested);
     this.emitter.on('keysRevoked', onKeysRevoked);
+    this.emitter.on('deliveriesAvailable', onDeliveriesAvailable);
+    this.emitter.on('generationsAvailable', onGenerationsAvailable);
     return () => {
       this.emitter.off('runsAvailable', onRunsAvailable);
       this.emitter.off('cancelRequested', onCancelRequested);
       this.emitter.off('keysRevoked', onKeysRevoked);
+      this.emitter.off('deliveriesAvailable', onDeliveriesAvailable);
+      this.emitter.off('generationsAvailable', onGenerationsAvailable);
     };
   }
 
@@ -110,6 +120,8 @@ export class SqliteConnection {
     if (signals.length === 0) return;
     const runsAvailable = signals.some((s) => s.kind === 'runsAvailable');
     const keysRevoked = signals.some((s) => s.kind === 'keysRevoked');
+    const deliveriesAvailable = signals.some((s) => s.kind === 'deliveriesAvailable');
+    const generationsAvailable = signals.some((s) => s.kind === 'generationsAvailable');
     const cancelled = [...new Set(signals.flatMap((s) => (s.kind === 'cancelRequested' ? [s.runId] : [])))];
     // Delivered on a later turn, as NOTIFY is on PostgreSQL: a listener never runs inside
     // the writer's call, so it cannot make a committed write look failed.
@@ -117,6 +129,8 @@ export class SqliteConnection {
       if (runsAvailable) this.emitter.emit('runsAvailable');
       for (const runId of cancelled) this.emitter.emit('cancelRequested', runId);
       if (keysRevoked) this.emitter.emit('keysRevoked');
+      if (deliveriesAvailable) this.emitter.emit('deliveriesAvailable');
+      if (generationsAvailable) this.emitter.emit('generationsAvailable');
     });
   }
 }

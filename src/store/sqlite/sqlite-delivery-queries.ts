@@ -9,7 +9,7 @@ import {
   type DeliveryDetail,
   type DeliveryStore,
 } from '../delivery-store.js';
-import type { SqliteConnection } from './sqlite-connection.js';
+import type { SqliteConnection, StoreSignal } from './sqlite-connection.js';
 import { RUN_EVENT_INPUT_CODECS, encodeRecord, insertSql } from './sqlite-rows.js';
 
 const SQL = {
@@ -23,6 +23,7 @@ const SQL = {
       r.error AS run_error, r.started_at AS run_started_at, r.finished_at AS run_finished_at
     FROM deliveries d JOIN runs r ON r.id = d.run_id
     WHERE d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?`,
+  nextDueAt: `SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE status = 'pending' AND next_attempt_at > ?`,
   lease: 'UPDATE deliveries SET lease_owner = ?, next_attempt_at = ? WHERE id = ?',
   applyAttempt: `UPDATE deliveries SET status = @status, attempts = @attempt, next_attempt_at = @next_attempt_at,
       lease_owner = NULL, last_status_code = @status_code, last_error = @error, updated_at = @at
@@ -43,19 +44,27 @@ const SQL = {
 /**
  * Inserts the pending deliveries of a run that has just become final, one per distinct
  * callback URL of its workflow. Call it inside the write transaction that made the run
- * final: that is what makes the deliveries as durable as the run's end (an outbox).
+ * final: that is what makes the deliveries as durable as the run's end (an outbox). When
+ * any was queued, `deliveriesAvailable` is pushed onto `signals` to wake the dispatchers.
  */
-export function enqueueRunCallbacks(connection: SqliteConnection, runId: string, at: Millis): void {
+export function enqueueRunCallbacks(
+  connection: SqliteConnection,
+  runId: string,
+  at: Millis,
+  signals: StoreSignal[],
+): void {
   const target = connection.statement(SQL.callbackTargets).get(runId) as
     { org_id: string; status: RunRecord['status']; callback_url: unknown; webhook_url: unknown } | undefined;
   if (target === undefined || !isFinalStatus(target.status)) return;
   const urls = new Set([target.callback_url, target.webhook_url]);
+  let queued = 0;
   for (const url of urls) {
     if (typeof url !== 'string' || url === '') continue;
-    connection
+    queued += connection
       .statement(SQL.insertDelivery)
-      .run(newId('dlv'), target.org_id, runId, url, `run.${target.status}`, at, at, at);
+      .run(newId('dlv'), target.org_id, runId, url, `run.${target.status}`, at, at, at).changes;
   }
+  if (queued > 0) signals.push({ kind: 'deliveriesAvailable' });
 }
 
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
@@ -107,6 +116,11 @@ export class SqliteDeliveryQueries implements DeliveryStore {
         return { ...toDelivery(row), next_attempt_at: now + leaseMs, run: toRunResult(row) };
       });
     });
+  }
+
+  async nextDueAt(now: Millis): Promise<Millis | null> {
+    const row = this.connection.statement(SQL.nextDueAt).get(now) as { at: Millis | null };
+    return row.at;
   }
 
   async recordDeliveryAttempt(result: DeliveryAttemptResult): Promise<boolean> {

@@ -44,7 +44,13 @@ export class SqliteGenerationQueries implements GenerationStore {
     generation: WorkflowGeneration,
     now: Millis,
   ): Promise<WorkflowRecord | null> {
-    const row = this.connection.statement(SQL.request).get(jsonOrNull(generation), now, orgId, workflowId);
+    const row = this.connection.write((signals) => {
+      const marked = this.connection
+        .statement(SQL.request)
+        .get(jsonOrNull(generation), now, orgId, workflowId);
+      if (marked !== undefined) signals.push({ kind: 'generationsAvailable' });
+      return marked;
+    });
     return row === undefined ? null : toWorkflow(row);
   }
 
@@ -86,7 +92,11 @@ export class SqliteGenerationQueries implements GenerationStore {
     workflowId: string,
     generation: WorkflowGeneration,
   ): Promise<boolean> {
-    return this.connection.statement(SQL.release).run(jsonOrNull(generation), workflowId, owner).changes > 0;
+    return this.connection.write((signals) => {
+      const released = this.connection.statement(SQL.release).run(jsonOrNull(generation), workflowId, owner);
+      if (released.changes > 0) signals.push({ kind: 'generationsAvailable' });
+      return released.changes > 0;
+    });
   }
 
   async finishGeneration(owner: string, workflow: WorkflowRecord): Promise<boolean> {

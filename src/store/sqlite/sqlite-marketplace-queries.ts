@@ -50,6 +50,9 @@ const SQL = {
     `SELECT * FROM marketplace_listings WHERE ${FILTER} ORDER BY ${ORDER_BY[order]} LIMIT @limit OFFSET @offset`,
   count: `SELECT COUNT(*) AS total FROM marketplace_listings WHERE ${FILTER}`,
   hide: 'UPDATE marketplace_listings SET hidden = 1, updated_at = ? WHERE id = ? AND hidden = 0',
+  // The shipped ids arrive as one JSON array: a statement with a placeholder per id could not be cached.
+  hideTemplates: `UPDATE marketplace_listings SET hidden = 1, updated_at = ?
+    WHERE kind = 'template' AND hidden = 0 AND id NOT IN (SELECT value FROM json_each(?)) RETURNING id`,
   install: `UPDATE marketplace_listings SET install_count = install_count + 1
     WHERE id = ? AND hidden = 0 RETURNING install_count`,
 } as const;
@@ -95,6 +98,14 @@ export class SqliteMarketplaceQueries implements MarketplaceStore {
 
   async hideListing(id: string, at: number): Promise<boolean> {
     return this.connection.write(() => this.connection.statement(SQL.hide).run(at, id).changes > 0);
+  }
+
+  async hideTemplatesNotIn(shippedIds: readonly string[], at: number): Promise<string[]> {
+    const rows = this.connection.write(
+      () =>
+        this.connection.statement(SQL.hideTemplates).all(at, JSON.stringify(shippedIds)) as { id: string }[],
+    );
+    return rows.map((row) => row.id);
   }
 
   async recordInstall(id: string): Promise<number | null> {

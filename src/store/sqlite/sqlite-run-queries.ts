@@ -182,7 +182,7 @@ export class SqliteRunQueries {
         for (const event of checkpoint.events) this.insertEvent(event);
         if (isFinalStatus(checkpoint.progress.status)) {
           const { finished_at, updated_at } = checkpoint.progress;
-          enqueueRunCallbacks(this.connection, checkpoint.run_id, finished_at ?? updated_at);
+          enqueueRunCallbacks(this.connection, checkpoint.run_id, finished_at ?? updated_at, signals);
           settleRunCredits(this.connection, checkpoint.run_id, finished_at ?? updated_at);
         }
         if (checkpoint.wake_parent_run_id) {
@@ -226,7 +226,7 @@ export class SqliteRunQueries {
         before.lease_owner !== null && before.lease_expires_at !== null && before.lease_expires_at >= now;
       if (!leaseIsLive) {
         const run = toRun(this.connection.statement(SQL.cancelNow).get({ id: runId, now }));
-        enqueueRunCallbacks(this.connection, runId, now);
+        enqueueRunCallbacks(this.connection, runId, now, signals);
         settleRunCredits(this.connection, runId, now);
         this.insertEvent(events.cancelled);
         if (before.parent_run_id !== null) this.wakeParent(before.parent_run_id, runId, now, signals);

@@ -16,7 +16,15 @@ import type {
   WorkflowDefinition,
   WorkflowRecord,
 } from '../../domain/model.js';
-import type { LeaseRenewal, NewRun, RunCheckpoint, RunListFilter, Store, StoreSignals } from '../store.js';
+import type {
+  LeaseRenewal,
+  NewRun,
+  NewTenant,
+  RunCheckpoint,
+  RunListFilter,
+  Store,
+  StoreSignals,
+} from '../store.js';
 import { SqliteConnection } from './sqlite-connection.js';
 import { applySqliteMigrations } from './sqlite-migrations.js';
 import {
@@ -174,10 +182,7 @@ export class SqliteStore implements Store {
   }
 
   async createOrg(org: Org, grant?: CreditEntry): Promise<void> {
-    this.connection.write(() => {
-      this.run(SQL.insertOrg, encodeRecord(org, ORG_CODECS));
-      if (grant) this.limits.insertEntry(grant);
-    });
+    this.connection.write(() => this.insertOrg(org, grant));
   }
 
   async getOrg(id: string): Promise<Org | null> {
@@ -200,8 +205,12 @@ export class SqliteStore implements Store {
     return this.one(SITE_CODECS, SQL.siteByName, orgId, name);
   }
 
-  async createApiKey(key: ApiKeyRecord): Promise<void> {
-    this.run(SQL.insertApiKey, encodeRecord(key, API_KEY_CODECS));
+  async createApiKey(key: ApiKeyRecord, tenant: NewTenant = {}): Promise<void> {
+    this.connection.write(() => {
+      if (tenant.org) this.insertOrg(tenant.org, tenant.grant);
+      if (tenant.site) this.run(SQL.insertSite, encodeRecord(tenant.site, SITE_CODECS));
+      this.run(SQL.insertApiKey, encodeRecord(key, API_KEY_CODECS));
+    });
   }
 
   async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
@@ -242,13 +251,14 @@ export class SqliteStore implements Store {
 
   async insertWorkflow(workflow: WorkflowRecord): Promise<void> {
     const params = encodeRecord(workflow, WORKFLOW_CODECS);
-    this.connection.write(() => {
+    this.connection.write((signals) => {
       // Checked inside the immediate transaction, so no other writer can take the slug in between.
       if (this.connection.statement(SQL.slugOwner).get(workflow.org_id, workflow.slug) !== undefined) {
         throw slugTaken(workflow.slug);
       }
       this.run(SQL.insertWorkflow, params);
       this.run(SQL.insertWorkflowVersion, params);
+      if (workflow.status === 'generating') signals.push({ kind: 'generationsAvailable' });
     });
   }
 
@@ -369,6 +379,12 @@ export class SqliteStore implements Store {
     event: RunEventInput,
   ): Promise<boolean> {
     return this.runs.resumeWaitingRun(runId, eventType, payload, now, event);
+  }
+
+  /** Call inside a write transaction: the org and its grant go together. */
+  private insertOrg(org: Org, grant: CreditEntry | undefined): void {
+    this.run(SQL.insertOrg, encodeRecord(org, ORG_CODECS));
+    if (grant) this.limits.insertEntry(grant);
   }
 
   /** @returns the number of rows changed. */

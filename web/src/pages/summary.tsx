@@ -3,44 +3,97 @@ import { api, type Job } from '../api';
 import { BucketTable, RunsChart, SuccessChart } from '../components/charts';
 import { ErrorNotice, Loading } from '../components/common';
 import { formatDuration, formatPercent, statusLabel } from '../format';
-import { rate, summarize, type SummaryView } from '../summary-math';
+import {
+  browserTimeZone,
+  emptyBuckets,
+  foldTallies,
+  summarize,
+  timelineMinutesForDays,
+  type BucketUnit,
+  type SummaryView,
+  type Tally,
+} from '../summary-math';
 import { usePoll } from '../use-poll';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+/** Days are the viewer's local days (the browser's time zone), as the labels show them. */
 const PERIODS = {
-  '24h': { label: 'Last 24 hours', ms: DAY, bucket: 'hour', bucketMs: HOUR },
-  '7d': { label: 'Last 7 days', ms: 7 * DAY, bucket: 'day', bucketMs: DAY },
-  '30d': { label: 'Last 30 days', ms: 30 * DAY, bucket: 'day', bucketMs: DAY },
-} as const;
+  '24h': { label: 'Last 24 hours', ms: DAY, unit: 'hour' },
+  '7d': { label: 'Last 7 days', ms: 7 * DAY, unit: 'day' },
+  '30d': { label: 'Last 30 days', ms: 30 * DAY, unit: 'day' },
+} as const satisfies Record<string, { label: string; ms: number; unit: BucketUnit }>;
 type Period = keyof typeof PERIODS;
 /** Org-wide figures are computed here from at most this many of the period's runs. */
 const MAX_RUNS = 2000;
+/** The most buckets the server's timeline answers at once. */
+const MAX_TIMELINE_BUCKETS = 1000;
+const MINUTE = 60_000;
 
 async function orgWide(
   from: number,
   to: number,
-  bucketMs: number,
+  unit: BucketUnit,
+  timeZone: string,
 ): Promise<SummaryView & { truncated: boolean }> {
   const runs: Job[] = [];
   for (let offset = 0; offset < MAX_RUNS; offset += 500) {
     const page = await api.listRuns({ created_after: new Date(from).toISOString(), limit: 500, offset });
     runs.push(...page);
-    if (page.length < 500) return { ...summarize(runs, from, to, bucketMs), truncated: false };
+    if (page.length < 500) return { ...summarize(runs, from, to, unit, timeZone), truncated: false };
   }
-  return { ...summarize(runs, from, to, bucketMs), truncated: true };
+  return { ...summarize(runs, from, to, unit, timeZone), truncated: true };
+}
+
+/**
+ * The workflow's timeline over [from, to) in server buckets of `minutes` (aligned on the
+ * epoch), asked in as many requests as the server's bucket limit needs.
+ */
+async function timelineTallies(id: string, from: number, to: number, minutes: number): Promise<Tally[]> {
+  const bucketMs = minutes * MINUTE;
+  const ranges: [number, number][] = [];
+  for (let start = from; start < to;) {
+    const end = Math.min(to, Math.floor(start / bucketMs) * bucketMs + MAX_TIMELINE_BUCKETS * bucketMs);
+    ranges.push([start, end]);
+    start = end;
+  }
+  const pages = await Promise.all(
+    ranges.map(([start, end]) =>
+      api.timeline(id, {
+        from: new Date(start).toISOString(),
+        to: new Date(end).toISOString(),
+        bucket: `${minutes}m`,
+      }),
+    ),
+  );
+  return pages.flatMap((page) =>
+    page.buckets.map((b) => {
+      const succeeded = b.by_status.completed + b.by_status.partial_complete;
+      return {
+        start: Date.parse(b.bucket_start),
+        total: b.total,
+        succeeded,
+        failed: b.by_status.failed,
+        finished: succeeded + b.by_status.failed + b.by_status.cancelled,
+      };
+    }),
+  );
 }
 
 async function ofWorkflow(
   id: string,
   from: number,
   to: number,
-  bucket: string,
+  unit: BucketUnit,
+  timeZone: string,
 ): Promise<SummaryView & { truncated: boolean }> {
   const range = { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
-  const [summary, timeline] = await Promise.all([
+  // The server's buckets are fixed lengths from the epoch: local days are summed from the
+  // finest that nest in them (hours, or half or quarter hours where the zone is off the hour).
+  const minutes = unit === 'hour' ? 60 : timelineMinutesForDays(from, to, timeZone);
+  const [summary, tallies] = await Promise.all([
     api.summary(id, range),
-    api.timeline(id, { ...range, bucket }),
+    timelineTallies(id, from, to, minutes),
   ]);
   return {
     total: summary.total_runs,
@@ -49,18 +102,8 @@ async function ofWorkflow(
     p50: summary.duration_ms.p50,
     p95: summary.duration_ms.p95,
     credits: summary.credits_used,
-    bucketMs: timeline.bucket_ms,
-    buckets: timeline.buckets.map((b) => {
-      const succeeded = b.by_status.completed + b.by_status.partial_complete;
-      const finished = succeeded + b.by_status.failed + b.by_status.cancelled;
-      return {
-        start: Date.parse(b.bucket_start),
-        total: b.total,
-        succeeded,
-        failed: b.by_status.failed,
-        successRate: rate(succeeded, finished),
-      };
-    }),
+    bucketMs: unit === 'hour' ? HOUR : DAY,
+    buckets: foldTallies(tallies, emptyBuckets(from, to, unit, timeZone)),
     truncated: false,
   };
 }
@@ -71,15 +114,16 @@ export function SummaryPage() {
   const workflows = usePoll(() => api.listWorkflows(), [], { live: false });
   const view = usePoll(
     () => {
-      const { ms, bucket, bucketMs } = PERIODS[period];
+      const { ms, unit } = PERIODS[period];
       const to = Date.now();
       const from = to - ms;
-      return workflow ? ofWorkflow(workflow, from, to, bucket) : orgWide(from, to, bucketMs);
+      const timeZone = browserTimeZone();
+      return workflow ? ofWorkflow(workflow, from, to, unit, timeZone) : orgWide(from, to, unit, timeZone);
     },
     [workflow, period],
     { intervalMs: 30_000 },
   );
-  const hourly = PERIODS[period].bucketMs === HOUR;
+  const hourly = PERIODS[period].unit === 'hour';
   const formatBucket = (start: number) =>
     new Intl.DateTimeFormat(
       undefined,
