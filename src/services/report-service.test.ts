@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Millis, RunRecord, WorkflowRecord } from '../domain/model.js';
 import { csvField, escapeHtml, type RunReport } from '../domain/report-render.js';
-import { makeEvent, makeOrg, makeRun, makeWorkflow } from '../store/store.contract.js';
+import { makeEvent, makeOrg, makeRun, makeWorkflow } from '../store/store-fixtures.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { ReportService } from './report-service.js';
 import { WorkflowService } from './workflow-service.js';

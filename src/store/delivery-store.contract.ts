@@ -3,7 +3,7 @@ import type { DeliveryOutcome } from '../domain/delivery.js';
 import type { Millis, Org, RunEventType, RunRecord, WorkflowRecord } from '../domain/model.js';
 import { isFinalStatus, type RunStatus } from '../domain/run-state.js';
 import type { DeliveryAttemptResult } from './delivery-store.js';
-import { makeEvent, makeOrg, makeRun, makeWorkflow, progressOf } from './store.contract.js';
+import { makeEvent, makeOrg, makeRun, makeWorkflow, progressOf } from './store-fixtures.js';
 import type { Store } from './store.js';
 
 /** How a backend's test file plugs into the delivery suite. */

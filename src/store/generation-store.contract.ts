@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pendingGeneration, type WorkflowGeneration } from '../domain/generation.js';
 import type { Millis, Org, WorkflowRecord } from '../domain/model.js';
 import type { Store } from './store.js';
-import { makeOrg, makeWorkflow, type StoreContractOptions } from './store.contract.js';
+import { makeOrg, makeWorkflow, type StoreContractOptions } from './store-fixtures.js';
 
 const T0: Millis = 1_700_000_000_000;
 const LEASE = 30_000;

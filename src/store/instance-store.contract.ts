@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Millis, Org, Site } from '../domain/model.js';
 import type { InstanceRecord } from './instance-store.js';
 import type { Store } from './store.js';
-import { makeOrg, makeSite, type StoreContractOptions } from './store.contract.js';
+import { makeOrg, makeSite, type StoreContractOptions } from './store-fixtures.js';
 
 const T0: Millis = 1_700_000_000_000;
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Millis } from '../domain/model.js';
 import type { MarketplaceListing } from '../domain/marketplace.js';
 import type { Store } from './store.js';
-import type { StoreContractOptions } from './store.contract.js';
+import type { StoreContractOptions } from './store-fixtures.js';
 
 const T0: Millis = 1_700_000_000_000;
 

@@ -9,7 +9,7 @@ import {
   makeWorkflow,
   progressOf,
   type StoreContractOptions,
-} from './store.contract.js';
+} from './store-fixtures.js';
 
 /** 2024-01-01T00:00:00Z, a Monday: hour, day and week boundaries all fall on it. */
 const H0: Millis = Date.UTC(2024, 0, 1);

@@ -4,7 +4,7 @@ import type { Millis } from '../domain/model.js';
 import type { ScheduleRecord } from '../domain/schedule.js';
 import type { ScheduleAdvance } from './schedule-store.js';
 import type { Store } from './store.js';
-import type { StoreContractOptions } from './store.contract.js';
+import type { StoreContractOptions } from './store-fixtures.js';
 
 const T0: Millis = 1_700_000_000_000;
 const LEASE_MS = 30_000;

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CreditEntry, Millis, Org } from '../domain/model.js';
 import type { Store } from './store.js';
-import { makeApiKey, makeOrg, makeSite, type StoreContractOptions } from './store.contract.js';
+import { makeApiKey, makeOrg, makeSite, type StoreContractOptions } from './store-fixtures.js';
 
 const T0: Millis = 1_700_000_000_000;
 

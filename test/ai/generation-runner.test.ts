@@ -7,7 +7,7 @@ import { LlmStepGenerator } from '../../src/ai/workflow-generator.js';
 import { GenerationRunner } from '../../src/engine/generation-runner.js';
 import { WorkflowService } from '../../src/services/workflow-service.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import { makeOrg } from '../../src/store/store.contract.js';
+import { makeOrg } from '../../src/store/store-fixtures.js';
 import { createDefaultToolRegistry } from '../../src/tools/registry.js';
 import { waitFor } from '../support/stepwise-harness.js';
 

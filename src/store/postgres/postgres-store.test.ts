@@ -3,15 +3,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase, testDatabaseUrl } from '../../../test/support/postgres.js';
 import type { Millis, RunRecord } from '../../domain/model.js';
 import type { RunCheckpoint } from '../store.js';
-import {
-  makeEvent,
-  makeOrg,
-  makeRun,
-  makeStep,
-  makeWorkflow,
-  progressOf,
-  runStoreContract,
-} from '../store.contract.js';
+import { runRunControlContract } from '../run-control.contract.js';
+import { runRunLifecycleContract } from '../run-lifecycle.contract.js';
+import { makeEvent, makeOrg, makeRun, makeStep, makeWorkflow, progressOf } from '../store-fixtures.js';
+import { runStoreContract } from '../store.contract.js';
 import { CLAIM_RUNS_SQL } from './postgres-lease-queries.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { PostgresStore } from './postgres-store.js';
@@ -51,10 +46,13 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
     return store;
   };
 
-  runStoreContract({
+  const contract = {
     name: 'postgres',
     createStore: async () => PostgresStore.connect({ connectionString: await freshDatabase(), poolSize: 3 }),
-  });
+  };
+  runStoreContract(contract);
+  runRunLifecycleContract(contract);
+  runRunControlContract(contract);
 
   describe('on PostgreSQL', () => {
     const sql = async <T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) => {

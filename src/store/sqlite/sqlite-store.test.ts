@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { makeOrg, makeRun, makeWorkflow, runStoreContract } from '../store.contract.js';
+import { runRunControlContract } from '../run-control.contract.js';
+import { runRunLifecycleContract } from '../run-lifecycle.contract.js';
+import { makeOrg, makeRun, makeWorkflow } from '../store-fixtures.js';
+import { runStoreContract } from '../store.contract.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { CLAIM_RUNS_SQL } from './sqlite-run-queries.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -14,11 +17,14 @@ const tempPath = (): string => join(root, `t${++files}`, 'stepwise.db');
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-runStoreContract({ name: 'sqlite (file)', createStore: async () => SqliteStore.open({ path: tempPath() }) });
-runStoreContract({
-  name: 'sqlite (:memory:)',
-  createStore: async () => SqliteStore.open({ path: ':memory:' }),
-});
+for (const options of [
+  { name: 'sqlite (file)', createStore: async () => SqliteStore.open({ path: tempPath() }) },
+  { name: 'sqlite (:memory:)', createStore: async () => SqliteStore.open({ path: ':memory:' }) },
+]) {
+  runStoreContract(options);
+  runRunLifecycleContract(options);
+  runRunControlContract(options);
+}
 
 describe('SqliteStore on a file', () => {
   const opened: SqliteStore[] = [];
