@@ -95,10 +95,7 @@ export const createWorkflowTool = defineTool({
   access: WRITE,
   async run({ generate, ...args }, { stepwise, principal }) {
     const input = { ...args, steps: args.steps as never, trigger_config: args.trigger_config as never };
-    const workflow =
-      generate === true && args.steps.length === 0
-        ? await stepwise.generations.create(principal.org_id, input)
-        : await stepwise.workflows.create(principal.org_id, input);
+    const workflow = await stepwise.generations.createOrGenerate(principal.org_id, input, generate === true);
     return {
       ...(await summarize(stepwise, workflow)),
       version: workflow.version,

@@ -35,6 +35,15 @@ export class GenerationService {
     return this.workflows.create(orgId, input, { generation });
   }
 
+  /**
+   * Creates a workflow, `generating` when `generate` is asked and no steps were given: given
+   * steps win, as there is nothing left to generate.
+   */
+  createOrGenerate(orgId: string, input: WorkflowInput, generate: boolean): Promise<WorkflowRecord> {
+    const hasSteps = (input.steps ?? []).length > 0;
+    return generate && !hasSteps ? this.create(orgId, input) : this.workflows.create(orgId, input);
+  }
+
   /** Document 004's from-todo: a workflow titled after the todo, generated for it. */
   fromTodo(orgId: string, todo: GenerationTodo): Promise<WorkflowRecord> {
     return this.create(

@@ -112,11 +112,11 @@ export function registerApiV1WorkflowRoutes(server: FastifyInstance, stepwise: S
       checkPublishable(isPublic, fields.steps ?? []);
       const orgId = principalOf(request).org_id;
       const input = toCorePatch(fields) as WorkflowInput;
-      // Steps given win over generate_immediately: there is nothing left to generate.
-      const generate = generateImmediately === true && (fields.steps ?? []).length === 0;
-      const workflow = generate
-        ? await stepwise.generations.create(orgId, input)
-        : await stepwise.workflows.create(orgId, input);
+      const workflow = await stepwise.generations.createOrGenerate(
+        orgId,
+        input,
+        generateImmediately === true,
+      );
       const saved = isPublic ? (await stepwise.marketplace.publish(orgId, workflow.id)).workflow : workflow;
       return reply.code(201).send(apiV1Workflow(saved));
     },
