@@ -4,9 +4,11 @@ import type { Store } from './store.js';
 import {
   contractSetup,
   ids,
+  checkpoint,
   LEASE_MS,
   makeEvent,
   makeRun,
+  progressOf,
   recordSignals,
   type StoreContractOptions,
   T0,
@@ -75,6 +77,39 @@ export function runRunControlContract(options: StoreContractOptions): void {
           'run.created',
           'run.cancel_requested',
         ]);
+      });
+
+      it('makes a run parked after its cancel was requested claimable at once, with the request', async () => {
+        const run = await claimOnly(await addRun(), 'w1');
+        await cancel(run.id, T0 + 5);
+        const parked = progressOf(run, {
+          lease_owner: null,
+          lease_expires_at: null,
+          available_at: T0 + 3_600_000,
+          step_state: { wake_at: T0 + 3_600_000 },
+          updated_at: T0 + 6,
+        });
+        expect(await store.checkpointRuns([checkpoint(run, 'w1', { progress: parked })])).toEqual([true]);
+        expect(await store.getRun(org.id, run.id)).toMatchObject({
+          status: 'running',
+          available_at: T0 + 6,
+          cancel_requested: true,
+        });
+        const [claimed] = await store.claimRunnableRuns('w2', 10, LEASE_MS, T0 + 6);
+        expect(claimed).toMatchObject({ id: run.id, cancel_requested: true });
+      });
+
+      it('keeps the parking time of a run nobody asked to cancel', async () => {
+        const run = await claimOnly(await addRun(), 'w1');
+        const parked = progressOf(run, {
+          lease_owner: null,
+          lease_expires_at: null,
+          available_at: T0 + 3_600_000,
+          updated_at: T0 + 6,
+        });
+        expect(await store.checkpointRuns([checkpoint(run, 'w1', { progress: parked })])).toEqual([true]);
+        expect(await store.getRun(org.id, run.id)).toMatchObject({ available_at: T0 + 3_600_000 });
+        expect(await store.claimRunnableRuns('w2', 10, LEASE_MS, T0 + 6)).toEqual([]);
       });
 
       it('cancels at once a run whose lease expired', async () => {

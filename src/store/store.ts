@@ -204,6 +204,9 @@ export interface Store {
    * Applies many checkpoints in one transaction (group commit). `result[i]` is false when checkpoint i lost its lease.
    * A run that becomes final with `credits_reserved > 0` gets its `consume` (completed,
    * partial_complete: amount 0, `credits_consumed` set) or `release` (+reserved) entry here.
+   * A checkpoint that parks a run (no lease, not final) whose `cancel_requested` is set
+   * makes it available at `updated_at` whatever `available_at` it carries, so a cancel that
+   * arrived while the worker was parking it is carried out by the next claim.
    */
   checkpointRuns(checkpoints: RunCheckpoint[]): Promise<boolean[]>;
   /** Hands runs back unchanged but claimable at `now` (graceful shutdown). */

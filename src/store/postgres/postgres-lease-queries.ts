@@ -120,8 +120,13 @@ export async function loadStepOutputs(
   return outputs;
 }
 
+// A cancel requested while the worker was parking the run (a delay, an event wait) reached
+// an execution that had already finished with it: the run is made claimable at once
+// instead, so a worker claims it, sees the request and cancels it.
+const PARKED_AVAILABLE_AT = `CASE WHEN runs.cancel_requested AND v.lease_owner IS NULL
+    AND v.status IN ('pending', 'running') THEN v.updated_at ELSE v.available_at END`;
 const PROGRESS_SET = Object.keys(PROGRESS_COLUMN_TYPES)
-  .map((column) => `${column} = v.${column}`)
+  .map((column) => `${column} = ${column === 'available_at' ? PARKED_AVAILABLE_AT : `v.${column}`}`)
   .join(', ');
 const PROGRESS_TYPES = Object.entries(PROGRESS_COLUMN_TYPES)
   .map(([column, type]) => `${column} ${type}`)

@@ -26,6 +26,8 @@ const RUNNABLE = `status IN ('pending', 'running') AND available_at IS NOT NULL`
  */
 export const CLAIM_RUNS_SQL = `SELECT id FROM runs WHERE ${RUNNABLE} AND available_at <= ? ORDER BY available_at LIMIT ?`;
 
+const { available_at: _availableAt, ...PROGRESS_BESIDES_AVAILABLE_AT } = RUN_PROGRESS_CODECS;
+
 const SQL = {
   insertRun: `${insertSql('runs', RUN_CODECS)} RETURNING *`,
   insertStep: insertSql('run_steps', RUN_STEP_CODECS),
@@ -44,8 +46,12 @@ const SQL = {
   renewLease: `UPDATE runs SET lease_expires_at = @until, available_at = @until
     WHERE id = @id AND lease_owner = @owner AND status IN ('pending', 'running')
     RETURNING id, cancel_requested`,
-  // A run ending completed or partial_complete has consumed what it reserved.
-  checkpoint: `UPDATE runs SET ${assignmentsSql(RUN_PROGRESS_CODECS)},
+  // A run ending completed or partial_complete has consumed what it reserved. A cancel
+  // requested while the worker was parking the run reached an execution already done with
+  // it: the run is made claimable at once, so a worker claims it and cancels it.
+  checkpoint: `UPDATE runs SET ${assignmentsSql(PROGRESS_BESIDES_AVAILABLE_AT)},
+    available_at = CASE WHEN cancel_requested = 1 AND @lease_owner IS NULL
+      AND @status IN ('pending', 'running') THEN @updated_at ELSE @available_at END,
     credits_consumed = CASE WHEN @status IN ('completed', 'partial_complete') THEN credits_reserved ELSE credits_consumed END
     WHERE id = @run_id AND lease_owner = @expected_owner`,
   wakeParent: `UPDATE runs SET available_at = @at, wait_run_id = NULL, updated_at = @at
