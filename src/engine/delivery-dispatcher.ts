@@ -16,7 +16,7 @@ import type { ClaimedDelivery } from '../store/delivery-store.js';
 import type { Store } from '../store/store.js';
 import { USER_AGENT } from '../tools/http-support.js';
 import { describeUrl, guardedFetch } from '../tools/network-guard.js';
-import { WakeUp } from './wake-up.js';
+import { sleepUntilNextDue, WakeUp } from './wake-up.js';
 
 /** How a dispatcher paces, bounds and retries its sends. */
 export interface DispatcherConfig {
@@ -129,13 +129,14 @@ export class DeliveryDispatcher {
       this.wakeUp.beginRound();
       const free = this.config.concurrency - this.inflight.size;
       let claimed = 0;
+      const lookedAt = this.deps.clock.now();
       if (free > 0) {
         try {
           const due = await this.deps.store.deliveries.claimDueDeliveries(
             this.owner,
             free,
             this.config.leaseMs,
-            this.deps.clock.now(),
+            lookedAt,
           );
           claimed = due.length;
           for (const delivery of due) this.launch(delivery);
@@ -149,18 +150,17 @@ export class DeliveryDispatcher {
       // A full claim suggests a backlog: claim again as soon as a slot frees up.
       if (this.wakeUp.pending || (free > 0 && claimed === free)) continue;
       // With every slot busy, the send that frees one signals.
-      await this.wakeUp.sleep(free > 0 ? await this.untilNextDue() : this.config.pollMs);
-    }
-  }
-
-  /** Until the earliest scheduled retry or lease expiry, capped by the poll interval. */
-  private async untilNextDue(): Promise<number> {
-    try {
-      const now = this.deps.clock.now();
-      const next = await this.deps.store.deliveries.nextDueAt(now);
-      return next === null ? this.config.pollMs : Math.min(this.config.pollMs, Math.max(1, next - now));
-    } catch {
-      return this.config.pollMs;
+      // Otherwise until the earliest scheduled retry or lease expiry.
+      const sleepMs =
+        free > 0
+          ? await sleepUntilNextDue(
+              (at) => this.deps.store.deliveries.nextDueAt(at),
+              lookedAt,
+              () => this.deps.clock.now(),
+              this.config.pollMs,
+            )
+          : this.config.pollMs;
+      await this.wakeUp.sleep(sleepMs);
     }
   }
 

@@ -7,7 +7,7 @@ import { isFinalStatus } from '../domain/run-state.js';
 import { firingIdempotencyKey, planFirings, type ScheduleRecord } from '../domain/schedule.js';
 import type { ScheduleAdvance } from '../store/schedule-store.js';
 import type { Store } from '../store/store.js';
-import { WakeUp } from './wake-up.js';
+import { sleepUntilNextDue, WakeUp } from './wake-up.js';
 
 export interface SchedulerConfig {
   /** Longest sleep between looks for due schedules; the scheduler wakes sooner for a nearer slot. */
@@ -70,6 +70,8 @@ export class Scheduler {
   private running = false;
   private loopDone: Promise<void> | null = null;
   private readonly wakeUp = new WakeUp();
+  /** When the last round looked for due schedules. */
+  private lookedAt = 0;
 
   constructor(
     private readonly deps: SchedulerDeps,
@@ -100,6 +102,7 @@ export class Scheduler {
     const started: string[] = [];
     for (;;) {
       const now = this.deps.clock.now();
+      this.lookedAt = now;
       const { batchSize, leaseMs } = this.config;
       const claimed = await this.deps.store.schedules.claimDueSchedules(this.owner, batchSize, leaseMs, now);
       const results = await Promise.all(claimed.map((schedule) => this.fireSafely(schedule, now)));
@@ -118,17 +121,13 @@ export class Scheduler {
         });
       }
       if (!this.running) break;
-      await this.wakeUp.sleep(await this.untilNextDue());
-    }
-  }
-
-  private async untilNextDue(): Promise<number> {
-    try {
-      const now = this.deps.clock.now();
-      const next = await this.deps.store.schedules.nextDueAt(now);
-      return next === null ? this.config.tickMs : Math.min(this.config.tickMs, Math.max(1, next - now));
-    } catch {
-      return this.config.tickMs;
+      const sleepMs = await sleepUntilNextDue(
+        (at) => this.deps.store.schedules.nextDueAt(at),
+        this.lookedAt,
+        () => this.deps.clock.now(),
+        this.config.tickMs,
+      );
+      await this.wakeUp.sleep(sleepMs);
     }
   }
 

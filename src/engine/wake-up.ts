@@ -36,3 +36,23 @@ export class WakeUp {
     });
   }
 }
+
+/**
+ * How long a polling loop that last looked for due work at `lookedAt` may sleep: until the
+ * earliest item due after that moment, at most `capMs`. Asking from `lookedAt` rather than
+ * from now means an item that fell due while the loop was busy wakes it at once, instead
+ * of waiting a whole `capMs` for the next poll.
+ */
+export async function sleepUntilNextDue(
+  nextDueAfter: (at: number) => Promise<number | null>,
+  lookedAt: number,
+  now: () => number,
+  capMs: number,
+): Promise<number> {
+  try {
+    const next = await nextDueAfter(lookedAt);
+    return next === null ? capMs : Math.min(capMs, Math.max(1, next - now()));
+  } catch {
+    return capMs;
+  }
+}

@@ -6,7 +6,7 @@ import { CheckpointQueue } from './checkpoint-queue.js';
 import { renewSlots } from './concurrency-slot.js';
 import type { ExecutionDeps } from './execution-deps.js';
 import { RunExecution } from './run-execution.js';
-import { WakeUp } from './wake-up.js';
+import { sleepUntilNextDue, WakeUp } from './wake-up.js';
 
 /** Enough parallel batches for PostgreSQL to share WAL flushes, few enough to leave pool connections for claims and reads. */
 const PARALLEL_POSTGRES_COMMITS = 4;
@@ -102,14 +102,10 @@ export class Worker {
       this.wakeUp.beginRound();
       const free = this.config.concurrency - this.active.size;
       let claimed: RunRecord[] = [];
+      const lookedAt = this.deps.clock.now();
       if (free > 0) {
         try {
-          claimed = await this.deps.store.claimRunnableRuns(
-            this.owner,
-            free,
-            this.config.leaseMs,
-            this.deps.clock.now(),
-          );
+          claimed = await this.deps.store.claimRunnableRuns(this.owner, free, this.config.leaseMs, lookedAt);
           if (claimed.length > 0) await this.launch(claimed);
         } catch (error) {
           this.deps.log('error', 'claiming runs failed; retrying after the poll interval', {
@@ -119,17 +115,16 @@ export class Worker {
       }
       if (!this.running) break;
       if (this.wakeUp.pending || (free > 0 && claimed.length === free)) continue;
-      await this.wakeUp.sleep(free > 0 ? await this.untilNextWakeUp() : this.config.pollMs);
-    }
-  }
-
-  private async untilNextWakeUp(): Promise<number> {
-    try {
-      const now = this.deps.clock.now();
-      const next = await this.deps.store.nextAvailableAt(now);
-      return next === null ? this.config.pollMs : Math.min(this.config.pollMs, Math.max(1, next - now));
-    } catch {
-      return this.config.pollMs;
+      const sleepMs =
+        free > 0
+          ? await sleepUntilNextDue(
+              (at) => this.deps.store.nextAvailableAt(at),
+              lookedAt,
+              () => this.deps.clock.now(),
+              this.config.pollMs,
+            )
+          : this.config.pollMs;
+      await this.wakeUp.sleep(sleepMs);
     }
   }
 

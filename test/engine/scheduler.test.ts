@@ -8,7 +8,7 @@ import { createStepwise, type Stepwise } from '../../src/app/stepwise.js';
 import type { RunRecord, WorkflowRecord } from '../../src/domain/model.js';
 import type { CatchUpPolicy, OverlapPolicy } from '../../src/domain/schedule.js';
 import { Scheduler } from '../../src/engine/scheduler.js';
-import { waitForRun, waitForRunState } from '../support/stepwise-harness.js';
+import { waitFor, waitForRun, waitForRunState } from '../support/stepwise-harness.js';
 
 /** A clock the test moves by hand; the worker and scheduler read time only from it. */
 class FakeClock {
@@ -158,6 +158,34 @@ describe('the scheduler, on a fake clock', () => {
     expect(after).toMatchObject({ status: 'completed', next_fire_at: null });
     expect(after.status_reason).toBe(`fired at 2025-06-01T09:00:00.000Z, starting run '${run!.id}'`);
     expect(await stepwise.schedules.firings(orgId, once.id)).toHaveLength(1);
+  });
+
+  it('fires at once a slot that fell due while its loop was busy, not a tick later', async () => {
+    const workflow = await logWorkflow();
+    const once = await stepwise.schedules.scheduleOnce(orgId, workflow.id, {
+      scheduledDate: '2025-06-01T09:00:00Z',
+    });
+    clock.set('2025-06-01T08:59:59.900Z');
+    const loop = new Scheduler(
+      { store: stepwise.store, clock, runs: stepwise.runs, log: () => undefined },
+      { tickMs: 60_000 },
+    );
+    // The first round finds nothing due; by the time it is done, the slot has passed.
+    const claim = stepwise.store.schedules.claimDueSchedules.bind(stepwise.store.schedules);
+    let rounds = 0;
+    stepwise.store.schedules.claimDueSchedules = async (...args) => {
+      const claimed = await claim(...args);
+      rounds += 1;
+      if (rounds === 1) clock.set('2025-06-01T09:00:00.200Z');
+      return claimed;
+    };
+    loop.start();
+    try {
+      await waitFor(async () => (await scheduleRuns(once.id)).length === 1, 5_000, 'the slot to fire');
+    } finally {
+      await loop.stop();
+    }
+    expect(await fireTimes(once.id)).toEqual(['2025-06-01T09:00:00.000Z']);
   });
 
   it('marks the schedule of a workflow deleted behind its back workflow_missing when it comes due', async () => {

@@ -138,6 +138,33 @@ for (const backend of BACKENDS) {
       expect(await eventsOf(holder.id, 'run.woke')).toEqual([]);
     });
 
+    it('cancels a run waiting for a slot without running its step; the holder goes on', async () => {
+      const holdMs = 8 * CONCURRENCY_RECHECK_MS;
+      server.script('/hold', { json: { ok: true }, delayMs: holdMs });
+      const workflow = await create(
+        [{ id: 'call', tool: 'http', params: { url: `${server.url}{{ input.path }}` } }],
+        { concurrency: { limit: 1 } },
+      );
+      const { run: holder } = await h.stepwise.runs.start(h.orgId, workflow.id, { input: { path: '/hold' } });
+      await waitFor(() => server.requestsTo('/hold').length === 1, 5_000, 'the holder to take the slot');
+      const { run: waiter } = await h.stepwise.runs.start(h.orgId, workflow.id, {
+        input: { path: '/never' },
+      });
+      await waitFor(
+        async () => (await eventsOf(waiter.id, 'run.waiting')).length === 1,
+        5_000,
+        'the second run to wait for the slot',
+      );
+      await h.stepwise.runs.cancel(h.orgId, waiter.id);
+      const cancelled = await waitForRun(h.stepwise, waiter.id, 5_000);
+      expect(cancelled.status).toBe('cancelled');
+      // It ended while the holder still held the slot: the cancel did not wait for one.
+      expect((await h.stepwise.runs.get(h.orgId, holder.id)).status).toBe('running');
+      expect((await waitForRun(h.stepwise, holder.id, 15_000)).status).toBe('completed');
+      expect(server.requestsTo('/never')).toEqual([]);
+      expect(await eventsOf(waiter.id, 'step.started')).toEqual([]);
+    });
+
     it('delays throttled starts into later windows, never drops them', async () => {
       const workflow = await create([{ id: 'note', tool: 'log', params: { message: 'hi' } }], {
         throttle: { limit: 2, period: '1s' },
