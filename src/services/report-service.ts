@@ -27,6 +27,12 @@ export interface TimelineInput extends TimeRangeInput {
   bucket?: string;
 }
 
+/** `GET /v1/summary`: every run of the org at a glance, as a workflow's summary without `workflow_id`. */
+export type OrgRunSummary = Omit<RunSummary, 'workflow_id'>;
+
+/** `GET /v1/summary/timeline`: every run of the org per bucket, as a workflow's timeline without `workflow_id`. */
+export type OrgRunTimeline = Omit<RunTimeline, 'workflow_id'>;
+
 /** A report ready to send: the body and the headers it needs. */
 export interface RenderedReport {
   contentType: string;
@@ -93,6 +99,18 @@ function parseFormat(text: string): ReportFormat {
   throw validationError('format', `format: expected 'json', 'csv' or 'html', got '${text}'`);
 }
 
+/** `range` as instants; `from` must come before `to` when both are given. */
+function parseRange(range: TimeRangeInput): RunTimeRange {
+  const bounds: RunTimeRange = {
+    from: range.from === undefined ? undefined : parseInstant('from', range.from),
+    to: range.to === undefined ? undefined : parseInstant('to', range.to),
+  };
+  if (bounds.from !== undefined && bounds.to !== undefined && bounds.from >= bounds.to) {
+    throw validationError('from', `from: must be before to (${range.to})`);
+  }
+  return bounds;
+}
+
 /** The start of the bucket holding `at`. */
 const alignDown = (at: Millis, bucket: { ms: number; originMs: Millis }): Millis =>
   bucket.originMs + Math.floor((at - bucket.originMs) / bucket.ms) * bucket.ms;
@@ -112,8 +130,9 @@ interface ResolvedTimeline {
 
 /**
  * Summaries, timelines and reports of a workflow's runs (document 002's `/summary`,
- * `/summary/timeline` and `/summary/report`). Aggregation happens in the store; this
- * validates the query, fills the empty buckets and shapes the answers.
+ * `/summary/timeline` and `/summary/report`), and the same summary and timeline over every
+ * run of the org. Aggregation happens in the store; this validates the query, fills the
+ * empty buckets and shapes the answers.
  */
 export class ReportService {
   constructor(
@@ -128,15 +147,17 @@ export class ReportService {
    * @throws VALIDATION_FAILED (400) naming `from` or `to`; NOT_FOUND (404) for a workflow outside the org.
    */
   async summary(orgId: string, workflowRef: string, range: TimeRangeInput = {}): Promise<RunSummary> {
-    const bounds: RunTimeRange = {
-      from: range.from === undefined ? undefined : parseInstant('from', range.from),
-      to: range.to === undefined ? undefined : parseInstant('to', range.to),
-    };
-    if (bounds.from !== undefined && bounds.to !== undefined && bounds.from >= bounds.to) {
-      throw validationError('from', `from: must be before to (${range.to})`);
-    }
+    const bounds = parseRange(range);
     const workflow = await this.workflows.get(orgId, workflowRef);
-    return this.summarize(orgId, workflow.id, bounds);
+    return { workflow_id: workflow.id, ...(await this.summarize(orgId, workflow.id, bounds)) };
+  }
+
+  /**
+   * {@link summary} over every run of the org, whichever its workflow.
+   * @throws VALIDATION_FAILED (400) naming `from` or `to`.
+   */
+  async orgSummary(orgId: string, range: TimeRangeInput = {}): Promise<OrgRunSummary> {
+    return this.summarize(orgId, null, parseRange(range));
   }
 
   /**
@@ -148,7 +169,15 @@ export class ReportService {
   async timeline(orgId: string, workflowRef: string, input: TimelineInput = {}): Promise<RunTimeline> {
     const resolved = this.resolveTimeline(input);
     const workflow = await this.workflows.get(orgId, workflowRef);
-    return this.buildTimeline(orgId, workflow.id, resolved);
+    return { workflow_id: workflow.id, ...(await this.buildTimeline(orgId, workflow.id, resolved)) };
+  }
+
+  /**
+   * {@link timeline} over every run of the org, whichever its workflow.
+   * @throws VALIDATION_FAILED (400) naming `from`, `to` or `bucket`.
+   */
+  async orgTimeline(orgId: string, input: TimelineInput = {}): Promise<OrgRunTimeline> {
+    return this.buildTimeline(orgId, null, this.resolveTimeline(input));
   }
 
   /**
@@ -173,8 +202,8 @@ export class ReportService {
     const report: RunReport = {
       workflow: { id: workflow.id, slug: workflow.slug, title: workflow.title },
       generated_at: iso(this.clock.now()),
-      summary,
-      timeline,
+      summary: { workflow_id: workflow.id, ...summary },
+      timeline: { workflow_id: workflow.id, ...timeline },
       recent_failures: failures.map((run): RunFailure => ({
         id: run.id,
         status: run.status,
@@ -186,19 +215,23 @@ export class ReportService {
     };
     const body =
       kind === 'csv'
-        ? renderTimelineCsv(timeline)
+        ? renderTimelineCsv(report.timeline)
         : kind === 'html'
           ? renderReportHtml(report)
           : JSON.stringify(report);
     return { contentType: REPORT_FORMATS[kind], body, filename: `${workflow.slug}-report.${kind}` };
   }
 
-  private async summarize(orgId: string, workflowId: string, range: RunTimeRange): Promise<RunSummary> {
+  /** The runs of `workflowId`, or of the whole org when it is null. */
+  private async summarize(
+    orgId: string,
+    workflowId: string | null,
+    range: RunTimeRange,
+  ): Promise<OrgRunSummary> {
     const row = await this.store.reports.summarizeRuns(orgId, workflowId, range);
     const { completed, partial_complete, failed, cancelled } = row.counts;
     const finished = completed + partial_complete + failed + cancelled;
     return {
-      workflow_id: workflowId,
       total_runs: row.total,
       by_status: row.counts,
       success_rate: finished === 0 ? null : round((completed + partial_complete) / finished, 4),
@@ -244,16 +277,16 @@ export class ReportService {
     };
   }
 
+  /** The runs of `workflowId`, or of the whole org when it is null. */
   private async buildTimeline(
     orgId: string,
-    workflowId: string,
+    workflowId: string | null,
     resolved: ResolvedTimeline,
-  ): Promise<RunTimeline> {
+  ): Promise<OrgRunTimeline> {
     const { query, firstBucket, bucketCount } = resolved;
     const rows = await this.store.reports.runTimeline(orgId, workflowId, query);
     const byStart = new Map(rows.map((row) => [row.bucket_start, row]));
     return {
-      workflow_id: workflowId,
       from: iso(query.from),
       to: iso(query.to),
       bucket: resolved.bucket,

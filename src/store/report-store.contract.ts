@@ -262,6 +262,95 @@ export function runReportStoreContract(options: StoreContractOptions): void {
       });
     });
 
+    describe('org-wide (workflowId null)', () => {
+      /**
+       * Runs of both of the org's workflows, and later, longer, costlier runs of another org
+       * (one under the same workflow id), which a wrong filter would count or pick as the last.
+       */
+      const addOrgRuns = async (): Promise<RunRecord> => {
+        const theirs = makeWorkflow(otherOrg.id);
+        await store.insertWorkflow(theirs);
+        for (const workflowId of [theirs.id, workflow.id]) {
+          const owner = { orgId: otherOrg.id, workflowId };
+          await addRun(finished('completed', H0 + 3, 100_000, { credits_consumed: 1000 }), owner);
+          await addRun(finished('failed', H0 + HOUR + 3, 7, { credits_consumed: 1000 }), owner);
+        }
+        await addRun(finished('completed', H0 + 1, 10, { credits_consumed: 3 }));
+        await addRun(finished('failed', H0 + 2, 30));
+        const inSibling = { orgId: org.id, workflowId: sibling.id };
+        await addRun(finished('partial_complete', H0 + HOUR + 1, 20, { credits_consumed: 4 }), inSibling);
+        return addRun({ status: 'pending', created_at: H0 + HOUR + 2 }, inSibling);
+      };
+
+      it("gives zeros for an org whose only runs are another org's", async () => {
+        await addRun(finished('completed', H0, 5), { orgId: otherOrg.id, workflowId: workflow.id });
+        expect(await store.reports.summarizeRuns(org.id, null)).toEqual({
+          total: 0,
+          counts: counts(),
+          duration_ms: null,
+          credits_consumed: 0,
+          last_run: null,
+        });
+        expect(
+          await store.reports.runTimeline(org.id, null, { from: H0, to: H0 + HOUR, bucketMs: HOUR }),
+        ).toEqual([]);
+      });
+
+      it("summarizes the runs of every workflow of the org, and none of another org's", async () => {
+        const last = await addOrgRuns();
+        expect(await store.reports.summarizeRuns(org.id, null)).toEqual({
+          total: 4,
+          counts: counts({ pending: 1, completed: 1, partial_complete: 1, failed: 1 }),
+          duration_ms: { p50: 20, p95: 29 },
+          credits_consumed: 7,
+          last_run: { id: last.id, status: 'pending', created_at: H0 + HOUR + 2, finished_at: null },
+        });
+        const theirs = await store.reports.summarizeRuns(otherOrg.id, null);
+        expect(theirs).toMatchObject({ total: 4, credits_consumed: 4000 });
+        expect(theirs.counts).toEqual(counts({ completed: 2, failed: 2 }));
+      });
+
+      it('counts only runs created in [from, to) when given a range', async () => {
+        const last = await addOrgRuns();
+        const later = await store.reports.summarizeRuns(org.id, null, { from: H0 + HOUR });
+        expect(later).toMatchObject({
+          total: 2,
+          counts: counts({ pending: 1, partial_complete: 1 }),
+          duration_ms: { p50: 20, p95: 20 },
+          credits_consumed: 4,
+        });
+        expect(later.last_run?.id).toBe(last.id);
+        const earlier = await store.reports.summarizeRuns(org.id, null, { from: H0, to: H0 + HOUR });
+        expect(earlier).toMatchObject({
+          total: 2,
+          counts: counts({ completed: 1, failed: 1 }),
+          duration_ms: { p50: 20, p95: 29 },
+          credits_consumed: 3,
+        });
+        expect(earlier.last_run).toMatchObject({ status: 'failed', created_at: H0 + 2 });
+      });
+
+      it("buckets the runs of every workflow of the org, and none of another org's", async () => {
+        await addOrgRuns();
+        expect(
+          await store.reports.runTimeline(org.id, null, { from: H0, to: H0 + 2 * HOUR, bucketMs: HOUR }),
+        ).toEqual([
+          { bucket_start: H0, total: 2, counts: counts({ completed: 1, failed: 1 }) },
+          { bucket_start: H0 + HOUR, total: 2, counts: counts({ partial_complete: 1, pending: 1 }) },
+        ]);
+        // The per-workflow timeline still sees only its own workflow's runs.
+        expect(
+          await store.reports.runTimeline(org.id, sibling.id, {
+            from: H0,
+            to: H0 + 2 * HOUR,
+            bucketMs: HOUR,
+          }),
+        ).toEqual([
+          { bucket_start: H0 + HOUR, total: 2, counts: counts({ partial_complete: 1, pending: 1 }) },
+        ]);
+      });
+    });
+
     describe('recentFailures', () => {
       it('lists failed runs only, newest first, up to the limit, with their error', async () => {
         await addForeignRuns();

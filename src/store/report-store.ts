@@ -11,7 +11,7 @@ export interface RunTimeRange {
   to?: Millis;
 }
 
-/** The most recently created run of a workflow. */
+/** The most recently created run of a workflow (or of the org). */
 export interface LastRunRow {
   id: string;
   status: RunStatus;
@@ -66,16 +66,21 @@ export interface RunFailureRow {
 /**
  * Aggregates over runs for summaries, timelines and reports, computed in the database so
  * a workflow with 100k runs costs one scan, not 100k rows over the wire. Every method
- * counts only the runs of `orgId`.
+ * counts only the runs of `orgId`; where `workflowId` may be null, null means every run of
+ * the org (read through the (org_id, created_at) index rather than the per-workflow one).
  */
 export interface ReportStore {
-  /** Counts, duration percentiles, credits and the last run of the workflow's runs created in `range`. */
-  summarizeRuns(orgId: string, workflowId: string, range?: RunTimeRange): Promise<RunSummaryRow>;
+  /** Counts, duration percentiles, credits and the last run of the runs created in `range`. */
+  summarizeRuns(orgId: string, workflowId: string | null, range?: RunTimeRange): Promise<RunSummaryRow>;
   /**
    * Runs per bucket of creation time, oldest bucket first. Only buckets holding at least
    * one run are returned; filling the gaps is the caller's business.
    */
-  runTimeline(orgId: string, workflowId: string, query: RunTimelineQuery): Promise<TimelineBucketRow[]>;
+  runTimeline(
+    orgId: string,
+    workflowId: string | null,
+    query: RunTimelineQuery,
+  ): Promise<TimelineBucketRow[]>;
   /** The latest `limit` failed runs, newest first by `created_at` (the indexed order), then id. */
   recentFailures(orgId: string, workflowId: string, limit: number): Promise<RunFailureRow[]>;
 }

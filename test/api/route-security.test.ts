@@ -101,6 +101,8 @@ const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/v1/workflows/{id}/summary', scope: read, ok: 200, object: 'workflow' },
   { method: 'GET', path: '/v1/workflows/{id}/summary/timeline', scope: read, ok: 200, object: 'workflow' },
   { method: 'GET', path: '/v1/workflows/{id}/summary/report', scope: read, ok: 200, object: 'workflow' },
+  { method: 'GET', path: '/v1/summary', scope: read, ok: 200 },
+  { method: 'GET', path: '/v1/summary/timeline', scope: read, ok: 200 },
   // src/api/v1/schedule-routes.ts
   {
     method: 'POST',
@@ -678,6 +680,22 @@ describe('tenancy beyond the table', () => {
     expect(response.statusCode).toBe(200);
     expect(json<{ data: unknown[] }>(response).data).toEqual([]);
     expectNoLeak(response, mine, mine.workflowId, 'schedules by workflowId');
+  });
+
+  it("GET /v1/summary and /v1/summary/timeline count the caller org's runs only", async () => {
+    const f = await makeFixture('default');
+    for (const url of ['/v1/summary', '/v1/summary/timeline']) {
+      const response = await h.app.inject({ method: 'GET', url, headers: bearer(otherKey) });
+      expect(response.statusCode, url).toBe(200);
+      expectNoLeak(response, f, '', url);
+      expectNoLeak(response, mine, '', url);
+    }
+    const own = await h.app.inject({ method: 'GET', url: '/v1/summary', headers: bearer(h.adminKey) });
+    const other = await h.app.inject({ method: 'GET', url: '/v1/summary', headers: bearer(otherKey) });
+    const runsOf = async (orgId: string) =>
+      (await h.stepwise.store.listRuns({ org_id: orgId, limit: 10_000, offset: 0 })).length;
+    expect(json<{ total_runs: number }>(own).total_runs).toBe(await runsOf(f.orgId));
+    expect(json<{ total_runs: number }>(other).total_runs).toBe(await runsOf(theirs.orgId));
   });
 
   it("PUT /v1/secrets/{name} from another org writes that org's own secret, never this org's", async () => {

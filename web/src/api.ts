@@ -12,6 +12,9 @@ import type {
   WorkflowTimeline,
 } from './types';
 
+/** `GET /v1/summary`: a workflow's summary, over every run of the org. */
+export type OrgSummary = Omit<WorkflowSummary, 'workflow_id'>;
+
 export const RUN_STATUSES = [
   'pending',
   'running',
@@ -154,6 +157,10 @@ export const api = {
     request<WorkflowSummary>('GET', `/v1/workflows/${enc(workflowId)}/summary`, { query }),
   timeline: (workflowId: string, query: Query) =>
     request<WorkflowTimeline>('GET', `/v1/workflows/${enc(workflowId)}/summary/timeline`, { query }),
+  /** The summary over every run of the org, whichever its workflow. */
+  orgSummary: (query: Query) => request<OrgSummary>('GET', '/v1/summary', { query }),
+  /** The timeline over every run of the org, whichever its workflow. */
+  orgTimeline: (query: Query) => request<WorkflowTimeline>('GET', '/v1/summary/timeline', { query }),
   explore: () =>
     request<{ workflows: Listing[]; total: number }>('GET', '/api/v1/workflows/explore', {
       query: { limit: 100 },

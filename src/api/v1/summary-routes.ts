@@ -8,7 +8,10 @@ const idParams = z.object({ id: z.string().min(1).max(200) });
 const range = z.object({ from: z.string().max(64).optional(), to: z.string().max(64).optional() });
 const timelineQuery = range.extend({ bucket: z.string().max(16).optional() });
 
-/** Document 002's `/v1/workflows/{id}/summary`, `/summary/timeline` and `/summary/report`. */
+/**
+ * Document 002's `/v1/workflows/{id}/summary`, `/summary/timeline` and `/summary/report`,
+ * and `/v1/summary`, `/v1/summary/timeline`: the same over every run of the key's org.
+ */
 export function registerV1SummaryRoutes(server: FastifyInstance, stepwise: Stepwise): void {
   const app = server.withTypeProvider<ZodTypeProvider>();
   const read = requireScope(stepwise.keys, 'workflows:read');
@@ -68,5 +71,33 @@ export function registerV1SummaryRoutes(server: FastifyInstance, stepwise: Stepw
         reply.header('content-disposition', `inline; filename="${report.filename}"`);
       return reply.send(report.body);
     },
+  );
+
+  app.get(
+    '/v1/summary',
+    {
+      preValidation: read,
+      schema: {
+        tags,
+        summary:
+          "The org's runs across every workflow: by status, success rate, p50/p95 duration, credits, last run",
+        querystring: range,
+      },
+    },
+    async (request) => stepwise.reports.orgSummary(principalOf(request).org_id, request.query),
+  );
+
+  app.get(
+    '/v1/summary/timeline',
+    {
+      preValidation: read,
+      schema: {
+        tags,
+        summary:
+          "The org's runs across every workflow per time bucket (from, to, bucket = hour|day|week|15m)",
+        querystring: timelineQuery,
+      },
+    },
+    async (request) => stepwise.reports.orgTimeline(principalOf(request).org_id, request.query),
   );
 }

@@ -11,25 +11,31 @@ runReportStoreContract({
 });
 
 describe('SqliteReportQueries', () => {
-  const plans = (): Record<string, string> => {
+  const named = { org_id: 'o', workflow_id: 'w', from: 0, to: 1, origin: 0n, bucket: 1n, ranks: '[]' };
+  const planOf = (sql: string, params: unknown[]): string => {
     const db = new Database(':memory:');
     applySqliteMigrations(db);
-    const named = { org_id: 'o', workflow_id: 'w', from: 0, to: 1, origin: 0n, bucket: 1n, ranks: '[]' };
-    const result = Object.fromEntries(
-      Object.entries(REPORT_SQL).map(([name, sql]) => {
-        const params = name === 'failures' ? ['o', 'w', 10] : [named];
-        const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params);
-        return [name, plan.map((row) => (row as { detail: string }).detail).join('\n')];
-      }),
-    );
+    const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params);
     db.close();
-    return result;
+    return plan.map((row) => (row as { detail: string }).detail).join('\n');
   };
 
   it('reads only the workflow’s runs, through the (org_id, workflow_id, created_at) index', () => {
-    for (const [name, plan] of Object.entries(plans())) {
+    const statements = { ...REPORT_SQL.workflow, failures: REPORT_SQL.failures };
+    for (const [name, sql] of Object.entries(statements)) {
+      const plan = planOf(sql, name === 'failures' ? ['o', 'w', 10] : [named]);
       expect(plan, name).toMatch(
         /runs USING INDEX runs_org_workflow_created_idx \(org_id=\? AND workflow_id=\?/,
+      );
+      expect(plan, name).not.toMatch(/SCAN runs(?! USING)/);
+    }
+  });
+
+  it('reads only the org’s runs of the range, through the (org_id, created_at) index', () => {
+    for (const [name, sql] of Object.entries(REPORT_SQL.org)) {
+      const plan = planOf(sql, [named]);
+      expect(plan, name).toMatch(
+        /runs USING INDEX runs_org_created_idx \(org_id=\? AND created_at>\? AND created_at<\?\)/,
       );
       expect(plan, name).not.toMatch(/SCAN runs(?! USING)/);
     }

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { api, type Job } from '../api';
+import { api } from '../api';
 import { BucketTable, RunsChart, SuccessChart } from '../components/charts';
 import { ErrorNotice, Loading } from '../components/common';
 import { formatDuration, formatPercent, statusLabel } from '../format';
@@ -7,7 +7,6 @@ import {
   browserTimeZone,
   emptyBuckets,
   foldTallies,
-  summarize,
   timelineMinutesForDays,
   type BucketUnit,
   type SummaryView,
@@ -24,32 +23,21 @@ const PERIODS = {
   '30d': { label: 'Last 30 days', ms: 30 * DAY, unit: 'day' },
 } as const satisfies Record<string, { label: string; ms: number; unit: BucketUnit }>;
 type Period = keyof typeof PERIODS;
-/** Org-wide figures are computed here from at most this many of the period's runs. */
-const MAX_RUNS = 2000;
 /** The most buckets the server's timeline answers at once. */
 const MAX_TIMELINE_BUCKETS = 1000;
 const MINUTE = 60_000;
 
-async function orgWide(
+/**
+ * The timeline of a workflow (of the whole org when `id` is null) over [from, to) in server
+ * buckets of `minutes` (aligned on the epoch), asked in as many requests as the server's
+ * bucket limit needs.
+ */
+async function timelineTallies(
+  id: string | null,
   from: number,
   to: number,
-  unit: BucketUnit,
-  timeZone: string,
-): Promise<SummaryView & { truncated: boolean }> {
-  const runs: Job[] = [];
-  for (let offset = 0; offset < MAX_RUNS; offset += 500) {
-    const page = await api.listRuns({ created_after: new Date(from).toISOString(), limit: 500, offset });
-    runs.push(...page);
-    if (page.length < 500) return { ...summarize(runs, from, to, unit, timeZone), truncated: false };
-  }
-  return { ...summarize(runs, from, to, unit, timeZone), truncated: true };
-}
-
-/**
- * The workflow's timeline over [from, to) in server buckets of `minutes` (aligned on the
- * epoch), asked in as many requests as the server's bucket limit needs.
- */
-async function timelineTallies(id: string, from: number, to: number, minutes: number): Promise<Tally[]> {
+  minutes: number,
+): Promise<Tally[]> {
   const bucketMs = minutes * MINUTE;
   const ranges: [number, number][] = [];
   for (let start = from; start < to;) {
@@ -58,13 +46,14 @@ async function timelineTallies(id: string, from: number, to: number, minutes: nu
     start = end;
   }
   const pages = await Promise.all(
-    ranges.map(([start, end]) =>
-      api.timeline(id, {
+    ranges.map(([start, end]) => {
+      const query = {
         from: new Date(start).toISOString(),
         to: new Date(end).toISOString(),
         bucket: `${minutes}m`,
-      }),
-    ),
+      };
+      return id === null ? api.orgTimeline(query) : api.timeline(id, query);
+    }),
   );
   return pages.flatMap((page) =>
     page.buckets.map((b) => {
@@ -80,19 +69,20 @@ async function timelineTallies(id: string, from: number, to: number, minutes: nu
   );
 }
 
-async function ofWorkflow(
-  id: string,
+/** The figures of a workflow's runs, or of every run of the org when `id` is null, all counted by the server. */
+async function summaryView(
+  id: string | null,
   from: number,
   to: number,
   unit: BucketUnit,
   timeZone: string,
-): Promise<SummaryView & { truncated: boolean }> {
+): Promise<SummaryView> {
   const range = { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
   // The server's buckets are fixed lengths from the epoch: local days are summed from the
   // finest that nest in them (hours, or half or quarter hours where the zone is off the hour).
   const minutes = unit === 'hour' ? 60 : timelineMinutesForDays(from, to, timeZone);
   const [summary, tallies] = await Promise.all([
-    api.summary(id, range),
+    id === null ? api.orgSummary(range) : api.summary(id, range),
     timelineTallies(id, from, to, minutes),
   ]);
   return {
@@ -104,7 +94,6 @@ async function ofWorkflow(
     credits: summary.credits_used,
     bucketMs: unit === 'hour' ? HOUR : DAY,
     buckets: foldTallies(tallies, emptyBuckets(from, to, unit, timeZone)),
-    truncated: false,
   };
 }
 
@@ -117,8 +106,7 @@ export function SummaryPage() {
       const { ms, unit } = PERIODS[period];
       const to = Date.now();
       const from = to - ms;
-      const timeZone = browserTimeZone();
-      return workflow ? ofWorkflow(workflow, from, to, unit, timeZone) : orgWide(from, to, unit, timeZone);
+      return summaryView(workflow || null, from, to, unit, browserTimeZone());
     },
     [workflow, period],
     { intervalMs: 30_000 },
@@ -193,7 +181,6 @@ export function SummaryPage() {
               .filter(([, n]) => n > 0)
               .map(([status, n]) => `${statusLabel(status)}: ${n}`)
               .join(' · ') || 'No runs in this period.'}
-            {data.truncated && ` Computed from the latest ${MAX_RUNS} runs of the period.`}
           </p>
           <div class="charts">
             <section aria-labelledby="runs-chart-heading">
