@@ -99,8 +99,11 @@ for (const backend of BACKENDS) {
       }
     });
 
-    it('shows a wait for a slot once on the timeline however many re-checks it takes, then its end', async () => {
-      const holdMs = 6 * CONCURRENCY_RECHECK_MS;
+    /**
+     * A workflow with one concurrency slot, calling `{{ input.path }}` on the recorder, and
+     * a run of it holding the slot for `holdMs` in a call to /hold.
+     */
+    const holdTheOnlySlot = async (holdMs: number) => {
       server.script('/hold', { json: { ok: true }, delayMs: holdMs });
       const workflow = await create(
         [{ id: 'call', tool: 'http', params: { url: `${server.url}{{ input.path }}` } }],
@@ -108,6 +111,11 @@ for (const backend of BACKENDS) {
       );
       const { run: holder } = await h.stepwise.runs.start(h.orgId, workflow.id, { input: { path: '/hold' } });
       await waitFor(() => server.requestsTo('/hold').length === 1, 5_000, 'the holder to take the slot');
+      return { workflow, holder };
+    };
+
+    it('shows a wait for a slot once on the timeline however many re-checks it takes, then its end', async () => {
+      const { workflow, holder } = await holdTheOnlySlot(6 * CONCURRENCY_RECHECK_MS);
       const acquire = vi.spyOn(h.stepwise.store.limits, 'acquireConcurrencySlot');
       const { run: waiter } = await h.stepwise.runs.start(h.orgId, workflow.id, {
         input: { path: '/quick' },
@@ -139,14 +147,7 @@ for (const backend of BACKENDS) {
     });
 
     it('cancels a run waiting for a slot without running its step; the holder goes on', async () => {
-      const holdMs = 8 * CONCURRENCY_RECHECK_MS;
-      server.script('/hold', { json: { ok: true }, delayMs: holdMs });
-      const workflow = await create(
-        [{ id: 'call', tool: 'http', params: { url: `${server.url}{{ input.path }}` } }],
-        { concurrency: { limit: 1 } },
-      );
-      const { run: holder } = await h.stepwise.runs.start(h.orgId, workflow.id, { input: { path: '/hold' } });
-      await waitFor(() => server.requestsTo('/hold').length === 1, 5_000, 'the holder to take the slot');
+      const { workflow, holder } = await holdTheOnlySlot(8 * CONCURRENCY_RECHECK_MS);
       const { run: waiter } = await h.stepwise.runs.start(h.orgId, workflow.id, {
         input: { path: '/never' },
       });
