@@ -180,7 +180,7 @@ export async function createStepwise(
     generations,
     marketplace,
     plans,
-    credits: new CreditService(store, clock),
+    credits: new CreditService(store, clock, plans),
     rateLimits: new RateLimitService(store, clock),
     defaultOrgId: org.id,
     defaultSiteId: site.id,

@@ -43,7 +43,11 @@ export async function runCreditsCommand(
   const statement = await stepwise.credits.statement(org.id, { limit: 20 });
   if (flags.json) out(JSON.stringify(statement));
   else {
-    out(`org ${org.name} (${org.plan}): balance ${statement.balance}`);
+    const renewal =
+      statement.renews_at === null
+        ? ''
+        : `; tops up to ${stepwise.plans.plan(org.plan).monthly_credits} on ${new Date(statement.renews_at).toISOString().slice(0, 10)}`;
+    out(`org ${org.name} (${org.plan}): balance ${statement.balance}${renewal}`);
     for (const entry of statement.entries) {
       out(
         `  ${new Date(entry.created_at).toISOString()}  ${entry.kind.padEnd(7)}  ${String(entry.amount).padStart(8)}  ${entry.run_id ?? entry.reason ?? ''}`,

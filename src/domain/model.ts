@@ -10,6 +10,11 @@ export interface Org {
   id: string;
   name: string;
   plan: string;
+  /**
+   * The credit period (`YYYY-MM`, see `creditPeriod`) whose monthly allowance the org has
+   * received; null = none yet. Set when the org is created and at each renewal.
+   */
+  credits_period: string | null;
   created_at: Millis;
 }
 

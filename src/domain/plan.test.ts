@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../app/config.js';
 import type { StepwiseError } from './errors.js';
-import { checkPlanAccess, DEFAULT_PLANS, rateWindow, resolvePlans } from './plan.js';
+import {
+  checkPlanAccess,
+  creditPeriod,
+  DEFAULT_PLANS,
+  monthlyAllowanceReason,
+  nextCreditPeriodStart,
+  rateWindow,
+  resolvePlans,
+} from './plan.js';
 
 describe('plans', () => {
   it('defaults to 10 mutating and 120 read calls a minute (document 003)', () => {
@@ -39,6 +47,18 @@ describe('plans', () => {
 
   it('computes fixed one-minute windows', () => {
     expect(rateWindow(120_000 + 15_500)).toEqual({ start: 120_000, resetSeconds: 45 });
+  });
+
+  it('makes credit periods of UTC calendar months, whatever the local time zone', () => {
+    const lastMinute = Date.UTC(2024, 10, 30, 23, 59, 59, 999);
+    expect(creditPeriod(lastMinute)).toBe('2024-11');
+    expect(creditPeriod(lastMinute + 1)).toBe('2024-12');
+    expect(nextCreditPeriodStart(lastMinute)).toBe(lastMinute + 1);
+    expect(nextCreditPeriodStart(Date.UTC(2024, 11, 1))).toBe(Date.UTC(2025, 0, 1));
+    expect(creditPeriod(Date.UTC(2025, 0, 1))).toBe('2025-01');
+    expect(monthlyAllowanceReason(DEFAULT_PLANS.pro!, '2025-01')).toBe(
+      "monthly allowance of the 'pro' plan for 2025-01",
+    );
   });
 
   it('reads STEPWISE_PLANS and STEPWISE_DEFAULT_PLAN, refusing bad values by name', () => {

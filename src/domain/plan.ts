@@ -23,7 +23,10 @@ export interface Plan {
   workflows: PlanWorkflowAccess;
   /** Null = no rate limit. */
   rate_limits: RateLimits | null;
-  /** Granted to a new org on the plan (see CreditService for renewal). */
+  /**
+   * The allowance each credit period tops the org's balance up to (CreditService has the
+   * rules); a new org's first grant. 0 = no allowance, never renewed.
+   */
   monthly_credits: number;
 }
 
@@ -167,4 +170,24 @@ export function insufficientCreditsError(workflow: PlanWorkflow, balance: number
 export function rateWindow(now: number): { start: number; resetSeconds: number } {
   const start = now - (now % 60_000);
   return { start, resetSeconds: Math.max(1, Math.ceil((start + 60_000 - now) / 1000)) };
+}
+
+/**
+ * The credit period holding `at`: its calendar month in UTC, `YYYY-MM`. Periods compare
+ * as strings, so a stored period is enough to tell whether this one has been renewed.
+ * @example creditPeriod(Date.UTC(2024, 10, 30, 23, 59)) // '2024-11'
+ */
+export function creditPeriod(at: number): string {
+  return new Date(at).toISOString().slice(0, 7);
+}
+
+/** When the credit period after the one holding `at` starts: the 1st of the next month, 00:00 UTC. */
+export function nextCreditPeriodStart(at: number): number {
+  const date = new Date(at);
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+}
+
+/** The reason of the grant a period's renewal writes. */
+export function monthlyAllowanceReason(plan: Plan, period: string): string {
+  return `monthly allowance of the '${plan.name}' plan for ${period}`;
 }

@@ -1,7 +1,7 @@
 import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import type { CreditEntry, Org, Site } from '../domain/model.js';
-import type { Plan } from '../domain/plan.js';
+import { creditPeriod, type Plan } from '../domain/plan.js';
 import { grantEntry } from './credit-service.js';
 import type { Store } from '../store/store.js';
 
@@ -21,11 +21,18 @@ export async function ensureDefaultOrg(
 
 /**
  * A new org called `name` on `plan` (default: `free`, without a grant), and its first ledger
- * grant of the plan's `monthly_credits`, to be stored in one transaction.
+ * grant of the plan's `monthly_credits`, to be stored in one transaction. That grant is the
+ * allowance of the creation month, so the org's credit period starts as that month.
  */
 export function newOrg(clock: Clock, name: string, plan?: Plan): { org: Org; grant?: CreditEntry } {
   const now = clock.now();
-  const org: Org = { id: newId('org'), name, plan: plan?.name ?? 'free', created_at: now };
+  const org: Org = {
+    id: newId('org'),
+    name,
+    plan: plan?.name ?? 'free',
+    credits_period: creditPeriod(now),
+    created_at: now,
+  };
   if (!plan || plan.monthly_credits <= 0) return { org };
   return {
     org,

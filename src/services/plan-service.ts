@@ -2,25 +2,37 @@ import type { Clock } from '../domain/clock.js';
 import {
   checkPlanAccess,
   concurrencyLimitError,
+  creditPeriod,
   DEFAULT_PLANS,
   insufficientCreditsError,
+  monthlyAllowanceReason,
   type Plan,
   type PlanWorkflow,
 } from '../domain/plan.js';
 import type { RunAdmission, RunAdmissionRefused, Store } from '../store/store.js';
 
-/** How long an org's plan name is trusted without reading the org again. */
+/** How long an org's plan name and credit period are trusted without reading the org again. */
 const PLAN_CACHE_MS = 5000;
 const PLAN_CACHE_SIZE = 10_000;
+
+/** What the service remembers of an org: its plan and the credit period it was last renewed for. */
+interface CachedOrg {
+  plan: string;
+  creditsPeriod: string | null;
+  until: number;
+}
 
 /**
  * Plans of orgs and the pre-flight checks of a run start, in document 003's order:
  * the workflow exists (the caller's 404), plan access (403), then the concurrency cap
  * (429) and the credit balance (402), which `Store.insertRun` checks atomically with
- * the insert from the admission this service builds.
+ * the insert from the admission this service builds. It also decides when an org's
+ * monthly credits are due (see CreditService for the rules).
  */
 export class PlanService {
-  private readonly orgPlans = new Map<string, { plan: string; until: number }>();
+  private readonly orgs = new Map<string, CachedOrg>();
+  /** Renewals in flight, so the starts racing at a month's first second share one store call. */
+  private readonly renewing = new Map<string, Promise<number>>();
 
   constructor(
     private readonly store: Store,
@@ -39,25 +51,32 @@ export class PlanService {
 
   /** The org's plan (cached for a few seconds). */
   async planOf(orgId: string): Promise<Plan> {
-    const cached = this.orgPlans.get(orgId);
-    const now = this.clock.now();
-    if (cached && cached.until > now) return this.plan(cached.plan);
-    const org = await this.store.getOrg(orgId);
-    const name = org?.plan ?? this.defaultPlan;
-    if (this.orgPlans.size >= PLAN_CACHE_SIZE) this.orgPlans.clear();
-    this.orgPlans.set(orgId, { plan: name, until: now + PLAN_CACHE_MS });
-    return this.plan(name);
+    return this.plan((await this.cachedOrg(orgId)).plan);
   }
 
   /**
-   * Pre-flight check 2 (plan access), then what `insertRun` must check and reserve.
+   * Renews the org's monthly credits when the current period's renewal is due: the plan has
+   * an allowance and the org's remembered period is another one. Due or not is decided from
+   * the cached org, so an org renewed this period costs no query.
+   * @returns the balance after the renewal, or undefined when none was due (read it yourself).
+   */
+  async renewCredits(orgId: string): Promise<number | undefined> {
+    const org = await this.cachedOrg(orgId);
+    return this.renewIfDue(orgId, org, this.plan(org.plan));
+  }
+
+  /**
+   * Pre-flight check 2 (plan access), then what `insertRun` must check and reserve; a paid
+   * start first renews the org's credits when they are due.
    * @returns undefined when there is nothing to check (no cap, a free workflow): the fast path.
    * @throws 403 PLAN_ACCESS_DENIED
    */
   async admission(orgId: string, workflow: PlanWorkflow): Promise<{ plan: Plan; admission?: RunAdmission }> {
-    const plan = await this.planOf(orgId);
+    const org = await this.cachedOrg(orgId);
+    const plan = this.plan(org.plan);
     checkPlanAccess(plan, workflow);
     if (plan.max_concurrent_runs === null && workflow.credit_cost === 0) return { plan };
+    if (workflow.credit_cost > 0) await this.renewIfDue(orgId, org, plan);
     return {
       plan,
       admission: { max_concurrent_runs: plan.max_concurrent_runs, credits: workflow.credit_cost },
@@ -69,5 +88,42 @@ export class PlanService {
     return refused.reason === 'concurrency'
       ? concurrencyLimitError(plan, refused.value)
       : insufficientCreditsError(workflow, refused.value);
+  }
+
+  private async cachedOrg(orgId: string): Promise<CachedOrg> {
+    const cached = this.orgs.get(orgId);
+    const now = this.clock.now();
+    if (cached && cached.until > now) return cached;
+    const org = await this.store.getOrg(orgId);
+    const entry: CachedOrg = {
+      plan: org?.plan ?? this.defaultPlan,
+      creditsPeriod: org?.credits_period ?? null,
+      until: now + PLAN_CACHE_MS,
+    };
+    if (this.orgs.size >= PLAN_CACHE_SIZE) this.orgs.clear();
+    this.orgs.set(orgId, entry);
+    return entry;
+  }
+
+  private renewIfDue(orgId: string, org: CachedOrg, plan: Plan): Promise<number> | undefined {
+    const now = this.clock.now();
+    const period = creditPeriod(now);
+    if (org.creditsPeriod === period || plan.monthly_credits <= 0) return undefined;
+    const key = `${orgId} ${period}`;
+    let pending = this.renewing.get(key);
+    if (!pending) {
+      pending = this.store.limits
+        .renewCredits(orgId, period, plan.monthly_credits, monthlyAllowanceReason(plan, period), now)
+        .then(({ balance }) => {
+          // Renewed here or by another process: either way this period is done. The entry
+          // cached now may be newer than `org` (read again meanwhile), so update that one.
+          const cached = this.orgs.get(orgId);
+          if (cached) cached.creditsPeriod = period;
+          return balance;
+        })
+        .finally(() => this.renewing.delete(key));
+      this.renewing.set(key, pending);
+    }
+    return pending;
   }
 }

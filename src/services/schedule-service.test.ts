@@ -18,7 +18,7 @@ beforeEach(async () => {
   now = Date.parse('2025-06-01T08:30:00Z');
   store = SqliteStore.open({ path: ':memory:' });
   await store.migrate();
-  await store.createOrg({ id: ORG, name: 'acme', plan: 'free', created_at: now });
+  await store.createOrg({ id: ORG, name: 'acme', plan: 'free', credits_period: null, created_at: now });
   schedules = new ScheduleService(store, clock);
   workflows = new WorkflowService(store, createDefaultToolRegistry(), clock, {
     saved: async (workflow) => void (await schedules.syncFromWorkflow(workflow)),

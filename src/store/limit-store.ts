@@ -13,6 +13,21 @@ export interface LimitStore {
   /** Appends a grant (positive `amount`, no run). @returns the balance after it. */
   grantCredits(entry: CreditEntry): Promise<number>;
   /**
+   * Renews the org's credits for `period` (`YYYY-MM`) at most once, across processes: when
+   * the org's `credits_period` is not `period`, sets it and tops the balance up to
+   * `allowance` with one `grant` of `max(0, allowance - balance)` (none when the balance
+   * covers it) with `reason`, created `at`. Runs under the org lock run admissions take, so
+   * no admission checks a balance between the period's change and the top-up. An unknown
+   * org gets nothing. @returns whether this call renewed, and the balance after it.
+   */
+  renewCredits(
+    orgId: string,
+    period: string,
+    allowance: number,
+    reason: string,
+    at: Millis,
+  ): Promise<{ renewed: boolean; balance: number }>;
+  /**
    * Adds one to the counter of `key` in the window starting at `windowStart`, atomically
    * across processes. @returns the count after this call.
    */

@@ -36,6 +36,7 @@ export const makeOrg = (overrides: Partial<Org> = {}): Org => ({
   id: uid('org'),
   name: uid('acme'),
   plan: 'free',
+  credits_period: null,
   created_at: T0,
   ...overrides,
 });

@@ -118,7 +118,13 @@ describe.each(backends)('event-triggered workflows on $name', ({ database }) => 
     const deleted = await workflow('deleted', trigger());
     await h.stepwise.workflows.delete(h.orgId, deleted.id);
     const other = 'org_other_' + Math.random().toString(36).slice(2);
-    await h.stepwise.store.createOrg({ id: other, name: other, plan: 'free', created_at: Date.now() });
+    await h.stepwise.store.createOrg({
+      id: other,
+      name: other,
+      plan: 'free',
+      credits_period: null,
+      created_at: Date.now(),
+    });
     await workflow('other org', trigger(), { orgId: other });
     await workflow('active', trigger());
     expect(await started(email)).toEqual(['active']);

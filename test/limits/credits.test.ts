@@ -1,6 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { buildServer } from '../../src/api/server.js';
 import type { Stepwise } from '../../src/app/stepwise.js';
+import type { Clock } from '../../src/domain/clock.js';
 import { StepwiseError } from '../../src/domain/errors.js';
+import type { CreditEntry } from '../../src/domain/model.js';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../support/postgres.js';
 import { startHarness, waitForRun, type Harness } from '../support/stepwise-harness.js';
 
@@ -23,6 +26,10 @@ async function refusal(promise: Promise<unknown>): Promise<StepwiseError> {
   throw new Error('expected a refusal');
 }
 
+/** The system clock until a test freezes it at an instant (and moves it by setting another). */
+let frozenAt: number | null = null;
+const clock: Clock = { now: () => frozenAt ?? Date.now() };
+
 async function ledgerSum(stepwise: Stepwise, orgId: string): Promise<number> {
   const entries = await stepwise.credits.ledger(orgId, { limit: 500 });
   return entries.reduce((sum, entry) => sum + entry.amount, 0);
@@ -39,10 +46,12 @@ for (const backend of BACKENDS) {
       harness = await startHarness({
         databaseUrl: database?.url,
         worker: false,
+        clock,
         env: {
           STEPWISE_PLANS: JSON.stringify({
             tiny: { max_concurrent_runs: 2, monthly_credits: 30, workflows: { max_credit_cost: 10 } },
             wide: { max_concurrent_runs: 1000, monthly_credits: 0, workflows: 'all' },
+            monthly: { max_concurrent_runs: 1000, monthly_credits: 30, workflows: 'all', rate_limits: null },
           }),
         },
       });
@@ -54,14 +63,16 @@ for (const backend of BACKENDS) {
     });
 
     let n = 0;
-    const newOrg = async (plan: string) => {
+    const newKey = (plan: string) => {
       n += 1;
-      const key = await stepwise.keys.create({ orgName: `org${n}`, scopes: ['admin'], plan });
-      return key.org_id;
+      return stepwise.keys.create({ orgName: `org${n}`, scopes: ['admin'], plan });
     };
+    const newOrg = async (plan: string) => (await newKey(plan)).org_id;
     afterEach(async () => {
       await stepwise.worker?.stop(0);
       stepwise.worker = null;
+      frozenAt = null;
+      vi.restoreAllMocks();
     });
 
     it('grants the plan credits to a new org, and refuses in document 003 order', async () => {
@@ -188,6 +199,88 @@ for (const backend of BACKENDS) {
       const entries = await stepwise.credits.ledger(org);
       expect(entries.map((e) => e.kind).sort()).toEqual(['grant', 'reserve']);
       expect(await stepwise.credits.balance(org)).toBe(6);
+    });
+
+    it('renews the monthly allowance on the 1st (UTC): refused with 402 on Nov 30, admitted on Dec 1', async () => {
+      frozenAt = Date.UTC(2024, 10, 30, 23, 59, 58);
+      const { key, org_id: org } = await newKey('monthly');
+      const app = await buildServer(stepwise);
+      try {
+        const headers = { 'x-api-key': key };
+        const wf = await stepwise.workflows.create(org, { title: 'Ten', credit_cost: 10, steps: slow });
+        const start = async () =>
+          (await app.inject({ method: 'POST', url: `/v1/workflows/${wf.id}/run`, headers, payload: {} }))
+            .statusCode;
+        for (let i = 0; i < 3; i += 1) expect(await start()).toBe(201);
+        expect(await start()).toBe(402);
+        expect(await stepwise.credits.balance(org)).toBe(0);
+
+        // Three seconds on: the org is still cached, with November as its period.
+        frozenAt = Date.UTC(2024, 11, 1, 0, 0, 1);
+        const renewals = vi.spyOn(stepwise.store.limits, 'renewCredits');
+        for (let i = 0; i < 3; i += 1) expect(await start()).toBe(201);
+        // The allowance tops up to 30; it does not add 30 per month.
+        expect(await start()).toBe(402);
+        const statement = await app.inject({
+          method: 'GET',
+          url: `/v1/admin/orgs/${org}/credits?limit=500`,
+          headers,
+        });
+        // One renewal, then no store call per start: the cached period is the current one.
+        expect(renewals).toHaveBeenCalledTimes(1);
+        const body = statement.json<{ balance: number; renews_at: number; entries: CreditEntry[] }>();
+        expect(body.balance).toBe(0);
+        expect(body.renews_at).toBe(Date.UTC(2025, 0, 1));
+        expect(
+          body.entries.filter((e) => e.kind === 'grant').map((e) => [e.amount, e.reason, e.created_at]),
+        ).toEqual([
+          [30, "monthly allowance of the 'monthly' plan for 2024-12", Date.UTC(2024, 11, 1, 0, 0, 1)],
+          [30, "initial grant of the 'monthly' plan", Date.UTC(2024, 10, 30, 23, 59, 58)],
+        ]);
+        expect(body.entries.filter((e) => e.kind === 'reserve')).toHaveLength(6);
+        expect(await ledgerSum(stepwise, org)).toBe(body.balance);
+        expect((await stepwise.store.getOrg(org))?.credits_period).toBe('2024-12');
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('renews on a balance read or grant too; credits above the allowance carry over', async () => {
+      const allowance = (period: string) => `monthly allowance of the 'monthly' plan for ${period}`;
+      const renewalsOf = async (org: string) =>
+        (await stepwise.credits.ledger(org, { limit: 500 })).filter((e) => e.reason?.startsWith('monthly'));
+      frozenAt = Date.UTC(2025, 0, 20);
+      const org = await newOrg('monthly');
+      const unrenewed = await newOrg('wide');
+      await stepwise.credits.grant(org, 45, 'extra');
+      const wf = await stepwise.workflows.create(org, { title: 'Ten', credit_cost: 10, steps: slow });
+      await stepwise.runs.start(org, wf.id);
+      await stepwise.runs.start(org, wf.id);
+
+      // February: 55 covers the allowance, so no entry; the surplus carries over.
+      frozenAt = Date.UTC(2025, 1, 1, 8);
+      expect(await stepwise.credits.balance(org)).toBe(55);
+      expect(await renewalsOf(org)).toEqual([]);
+      expect((await stepwise.store.getOrg(org))?.credits_period).toBe('2025-02');
+      for (let i = 0; i < 5; i += 1) await stepwise.runs.start(org, wf.id);
+
+      // March: a grant on the 1st comes on top of the renewed allowance, not toward it.
+      frozenAt = Date.UTC(2025, 2, 1);
+      expect(await stepwise.credits.grant(org, 50, 'march extra')).toBe(30 + 50);
+      expect((await renewalsOf(org)).map((e) => [e.amount, e.reason])).toEqual([[25, allowance('2025-03')]]);
+
+      // April: the statement is the first check, and shows the renewal it made.
+      for (let i = 0; i < 8; i += 1) await stepwise.runs.start(org, wf.id);
+      frozenAt = Date.UTC(2025, 3, 1);
+      const april = await stepwise.credits.statement(org, { limit: 500 });
+      expect(april.balance).toBe(30);
+      expect(april.entries[0]).toMatchObject({ kind: 'grant', amount: 30, reason: allowance('2025-04') });
+      expect(april.entries.reduce((sum, e) => sum + e.amount, 0)).toBe(30);
+
+      // A plan without an allowance never renews.
+      expect(await stepwise.credits.balance(unrenewed)).toBe(0);
+      expect(await stepwise.credits.ledger(unrenewed)).toEqual([]);
+      expect((await stepwise.credits.statement(unrenewed)).renews_at).toBeNull();
     });
   });
 }

@@ -42,6 +42,7 @@ export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise
         org: org.name,
         plan: org.plan,
         balance: statement.balance,
+        renews_at: statement.renews_at,
         entries: statement.entries,
       };
     },

@@ -3,7 +3,7 @@ import { firstWindowWithRoom } from '../../domain/flow-control.js';
 import type { CreditEntry, Millis } from '../../domain/model.js';
 import type { LimitStore } from '../limit-store.js';
 import { RunAdmissionRefused, type RunAdmission } from '../store.js';
-import type { Queryable } from './postgres-rows.js';
+import { type Queryable, withTransaction } from './postgres-rows.js';
 
 /**
  * An `INSERT … SELECT` of the `consume` (completed, partial_complete: amount 0) or
@@ -118,6 +118,34 @@ export class PostgresLimitQueries implements LimitStore {
   async grantCredits(entry: CreditEntry): Promise<number> {
     await insertCreditEntry(this.pool, entry);
     return creditBalance(this.pool, entry.org_id);
+  }
+
+  renewCredits(
+    orgId: string,
+    period: string,
+    allowance: number,
+    reason: string,
+    at: Millis,
+  ): Promise<{ renewed: boolean; balance: number }> {
+    return withTransaction(this.pool, async (client) => {
+      // The UPDATE takes the row lock `lockOrg` takes; a concurrent renewal waits for it,
+      // then re-reads the row, finds the period set and updates nothing: one winner.
+      const { rowCount } = await client.query(
+        `UPDATE orgs SET credits_period = $2 WHERE id = $1 AND credits_period IS DISTINCT FROM $2 RETURNING id`,
+        [orgId, period],
+      );
+      const balance = await creditBalance(client, orgId);
+      if (rowCount === 0) return { renewed: false, balance };
+      const topUp = Math.max(0, allowance - balance);
+      if (topUp > 0) {
+        await client.query(
+          `INSERT INTO credit_ledger (id, org_id, run_id, kind, amount, reason, created_at)
+            VALUES ('cr_' || gen_random_uuid(), $1, NULL, 'grant', $2, $3, $4)`,
+          [orgId, topUp, reason, at],
+        );
+      }
+      return { renewed: true, balance: balance + topUp };
+    });
   }
 
   async hitRateLimit(key: string, windowStart: Millis): Promise<number> {

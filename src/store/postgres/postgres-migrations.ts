@@ -18,6 +18,8 @@ CREATE TABLE orgs (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
   plan TEXT NOT NULL,
+  -- The YYYY-MM whose monthly credit allowance the org has received (CreditService).
+  credits_period TEXT,
   created_at BIGINT NOT NULL
 );
 

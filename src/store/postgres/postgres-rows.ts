@@ -26,7 +26,7 @@ const allColumns =
   ): C =>
     columns;
 
-const ORG_COLUMNS = allColumns<Org>()(['id', 'name', 'plan', 'created_at']);
+const ORG_COLUMNS = allColumns<Org>()(['id', 'name', 'plan', 'credits_period', 'created_at']);
 const SITE_COLUMNS = allColumns<Site>()(['id', 'org_id', 'name', 'created_at']);
 const API_KEY_COLUMNS = allColumns<ApiKeyRecord>()([
   'id',

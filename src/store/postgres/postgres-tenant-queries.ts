@@ -3,10 +3,11 @@ import { fromRow, type Queryable, SQL_COLUMNS, toJson } from './postgres-rows.js
 
 /** Inserts an org. */
 export async function createOrg(db: Queryable, org: Org): Promise<void> {
-  await db.query(`INSERT INTO orgs (${SQL_COLUMNS.org}) VALUES ($1, $2, $3, $4)`, [
+  await db.query(`INSERT INTO orgs (${SQL_COLUMNS.org}) VALUES ($1, $2, $3, $4, $5)`, [
     org.id,
     org.name,
     org.plan,
+    org.credits_period,
     org.created_at,
   ]);
 }

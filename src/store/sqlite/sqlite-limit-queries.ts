@@ -9,6 +9,8 @@ const SQL = {
   insertEntry: `INSERT INTO credit_ledger (id, org_id, run_id, kind, amount, reason, created_at)
     VALUES (@id, @org_id, @run_id, @kind, @amount, @reason, @created_at)`,
   balance: 'SELECT COALESCE(SUM(amount), 0) AS balance FROM credit_ledger WHERE org_id = ?',
+  // `IS NOT` is SQLite's null-safe inequality: an org without a period is renewed too.
+  claimPeriod: 'UPDATE orgs SET credits_period = ? WHERE id = ? AND credits_period IS NOT ?',
   ledger: `SELECT * FROM credit_ledger WHERE org_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`,
   activeRuns: `SELECT count(*) AS n FROM runs WHERE org_id = ? AND status IN ('pending', 'running')`,
   // A final run that reserved credits: consumed (0, the reserve is spent) or released (+reserved).
@@ -112,6 +114,34 @@ export class SqliteLimitQueries implements LimitStore {
     return this.connection.write(() => {
       this.insertEntry(entry);
       return (this.connection.statement(SQL.balance).get(entry.org_id) as { balance: number }).balance;
+    });
+  }
+
+  async renewCredits(
+    orgId: string,
+    period: string,
+    allowance: number,
+    reason: string,
+    at: Millis,
+  ): Promise<{ renewed: boolean; balance: number }> {
+    // The single writer's transaction: nothing else (no admission) writes in between.
+    return this.connection.write(() => {
+      const { changes } = this.connection.statement(SQL.claimPeriod).run(period, orgId, period);
+      const { balance } = this.connection.statement(SQL.balance).get(orgId) as { balance: number };
+      if (changes === 0) return { renewed: false, balance };
+      const topUp = Math.max(0, allowance - balance);
+      if (topUp > 0) {
+        this.insertEntry({
+          id: newId('cr'),
+          org_id: orgId,
+          run_id: null,
+          kind: 'grant',
+          amount: topUp,
+          reason,
+          created_at: at,
+        });
+      }
+      return { renewed: true, balance: balance + topUp };
     });
   }
 

@@ -10,6 +10,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     plan TEXT NOT NULL,
+    -- The YYYY-MM whose monthly credit allowance the org has received (CreditService).
+    credits_period TEXT,
     created_at INTEGER NOT NULL
   );
 

@@ -24,7 +24,13 @@ export type Codec = 'value' | 'bool' | 'json' | 'jsonOrNull';
 /** One codec per field of `T`: the compiler fails when a record field has no column. */
 export type Codecs<T> = { readonly [K in keyof T]-?: Codec };
 
-export const ORG_CODECS: Codecs<Org> = { id: 'value', name: 'value', plan: 'value', created_at: 'value' };
+export const ORG_CODECS: Codecs<Org> = {
+  id: 'value',
+  name: 'value',
+  plan: 'value',
+  credits_period: 'value',
+  created_at: 'value',
+};
 
 export const SITE_CODECS: Codecs<Site> = { id: 'value', org_id: 'value', name: 'value', created_at: 'value' };
 
