@@ -3,6 +3,7 @@ import { CallToolRequestSchema, ErrorCode, type CallToolResult } from '@modelcon
 import type { Stepwise } from '../app/stepwise.js';
 import type { Principal } from '../domain/scopes.js';
 import { workflowsActionTool } from './action-tool.js';
+import { CREDIT_TOOLS } from './credit-tools.js';
 import { instanceTool } from './instance-tool.js';
 import { MARKETPLACE_TOOLS } from './marketplace-tools.js';
 import { RUN_TOOLS } from './run-tools.js';
@@ -16,6 +17,7 @@ const SERVER_INFO = { name: 'stepwise', version: '0.1.0' };
 export const MCP_TOOLS: readonly McpTool[] = [
   ...RUN_TOOLS,
   ...WORKFLOW_TOOLS,
+  ...CREDIT_TOOLS,
   ...MARKETPLACE_TOOLS,
   workflowsActionTool,
   instanceTool,
@@ -37,7 +39,8 @@ export function createMcpServer(stepwise: Stepwise, principal: Principal): McpSe
   const server = new McpServer(SERVER_INFO, {
     instructions:
       'Stepwise runs durable workflows. list_workflows shows what can run; run_workflow starts a run and returns a ' +
-      'runId at once; poll get_run_status every 5-10 seconds until the run ends.',
+      'runId at once; poll get_run_status every 5-10 seconds until the run ends. get_credits shows the balance and ' +
+      'plan limits a start must fit.',
   });
   const context: ToolContext = { stepwise, principal };
   const tools = new Map(MCP_TOOLS.map((tool) => [tool.name, tool]));

@@ -2,7 +2,7 @@ import type { Clock } from '../domain/clock.js';
 import { notFound, validationError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { CreditEntry, Millis } from '../domain/model.js';
-import { nextCreditPeriodStart } from '../domain/plan.js';
+import { nextCreditPeriodStart, type Plan } from '../domain/plan.js';
 import type { Store } from '../store/store.js';
 import type { PlanService } from './plan-service.js';
 
@@ -13,6 +13,11 @@ export interface CreditStatement {
   /** When the balance is next topped up to the plan's `monthly_credits`; null = the plan has none. */
   renews_at: Millis | null;
   entries: CreditEntry[];
+}
+
+/** What an org's own key may see of its account: its statement and the plan behind it. */
+export interface CreditAccount extends CreditStatement {
+  plan: Plan;
 }
 
 const MAX_GRANT = 1_000_000_000;
@@ -58,14 +63,24 @@ export class CreditService {
   }
 
   async statement(orgId: string, page: { limit?: number; offset?: number } = {}): Promise<CreditStatement> {
+    const { plan: _plan, ...statement } = await this.account(orgId, page);
+    return statement;
+  }
+
+  /**
+   * The caller's account (`GET /v1/credits`, MCP `get_credits`): the statement plus the
+   * limits of the org's plan, so a user or assistant can tell before a start whether it
+   * would be refused.
+   */
+  async account(orgId: string, page: { limit?: number; offset?: number } = {}): Promise<CreditAccount> {
     const org = await this.store.getOrg(orgId);
     if (!org) throw notFound('org', orgId);
+    const plan = this.plans.plan(org.plan);
     // After the balance: the ledger then holds the renewal's grant, if this read renewed.
     const balance = await this.balance(orgId);
     const entries = await this.ledger(orgId, page);
-    const renewsAt =
-      this.plans.plan(org.plan).monthly_credits > 0 ? nextCreditPeriodStart(this.clock.now()) : null;
-    return { org_id: orgId, balance, renews_at: renewsAt, entries };
+    const renewsAt = plan.monthly_credits > 0 ? nextCreditPeriodStart(this.clock.now()) : null;
+    return { org_id: orgId, plan, balance, renews_at: renewsAt, entries };
   }
 
   /** Adds `amount` (a positive whole number) to the org's balance. @returns the new balance. */

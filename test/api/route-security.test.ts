@@ -224,7 +224,8 @@ const ROUTES: RouteSpec[] = [
     crossOrg: 'operator',
   },
   { method: 'GET', path: '/v1/admin/keys', scope: 'admin', ok: 200, crossOrg: 'operator' },
-  // src/api/v1/credit-routes.ts
+  // src/api/v1/credit-routes.ts: the caller's own org (never a parameter), then any org for admin
+  { method: 'GET', path: '/v1/credits', scope: read, ok: 200, listing: (f) => f.orgId },
   {
     method: 'GET',
     path: '/v1/admin/orgs/{id}/credits',

@@ -332,6 +332,17 @@ describe.skipIf(skipReason !== null)('the web dashboard in Chromium', { timeout:
     await page.getByLabel('Runs over time').first().waitFor();
     await page.getByLabel('Success rate').first().waitFor();
     for (const text of ['p50', 'p95', 'Credits used']) await page.getByText(text).first().waitFor();
+    // The org's balance and plan, as GET /v1/credits tells them (the page's locale is en-US).
+    const account = await serve.api<{ balance: number; plan: { name: string } }>('GET', '/v1/credits');
+    const credits = page.getByRole('region', { name: 'Credits' });
+    await expect
+      .poll(() => credits.getByRole('term').allTextContents())
+      .toEqual(['Balance', 'Plan', 'Tops up']);
+    expect(await credits.getByRole('definition').allTextContents()).toEqual([
+      `${account.balance.toLocaleString('en-US')} credits`,
+      account.plan.name,
+      expect.stringMatching(/^(to [\d,]+ credits on \d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+|never)$/),
+    ]);
     await session.screenshot('summary');
 
     await goTo('Marketplace', 'Marketplace');

@@ -87,6 +87,56 @@ describe("document 003's pre-flight checks, each a -32000", () => {
   });
 });
 
+describe('get_credits', () => {
+  it('shows the balance and plan the checks use, and follows a paid run', async () => {
+    const { key, client } = await orgOn('tiny', 'balance');
+    const before = await client.callTool({ name: 'get_credits', arguments: {} });
+    expect(before.structuredContent).toEqual(textJson(before));
+    expect(textJson(before)).toEqual({
+      balance: 100,
+      renewsAt: expect.stringMatching(/^\d{4}-\d{2}-01T00:00:00\.000Z$/),
+      plan: {
+        name: 'tiny',
+        maxConcurrentRuns: 1,
+        monthlyCredits: 100,
+        workflows: { maxCreditCost: 10 },
+        rateLimits: null,
+      },
+      recentEntries: [
+        expect.objectContaining({ kind: 'grant', amount: 100, runId: null, createdAt: expect.any(String) }),
+      ],
+    });
+    await stepwise.workflows.create(key.org_id, {
+      title: 'Paid',
+      slug: 'paid',
+      credit_cost: 10,
+      steps: slow,
+    });
+    const run = textJson(await client.callTool({ name: 'run_workflow', arguments: { workflowId: 'paid' } }));
+    const after = textJson(await client.callTool({ name: 'get_credits' }));
+    expect(after.balance).toBe(90);
+    expect((after.recentEntries as unknown[])[0]).toMatchObject({
+      kind: 'reserve',
+      amount: -10,
+      runId: run.runId,
+    });
+    await client.close();
+  });
+
+  it("needs 'workflows:read': -32000 naming it", async () => {
+    const key = await stepwise.keys.create({
+      orgName: 'events-only',
+      scopes: ['events:write'],
+      plan: 'tiny',
+    });
+    const client = await connectInMemory(stepwise, key.key);
+    const error = await rpcError(client.callTool({ name: 'get_credits', arguments: {} }));
+    expect([error.code, (error.data as { code: string }).code]).toEqual([-32000, 'MISSING_SCOPE']);
+    expect(error.message).toContain("'workflows:read'");
+    await client.close();
+  });
+});
+
 describe('rate limits', () => {
   it('refuses the 11th mutating call in a minute with -32000; reads go on', async () => {
     // Windows are fixed minutes: start well inside one so all 11 calls share it.
@@ -108,6 +158,10 @@ describe('rate limits', () => {
     // The read budget is separate and looser.
     const listed = await client.callTool({ name: 'list_runs', arguments: { workflowId: 'free' } });
     expect((textJson(listed).runs as unknown[]).length).toBe(10);
+    const credits = await client.callTool({ name: 'get_credits', arguments: {} });
+    expect(textJson(credits).plan).toMatchObject({
+      rateLimits: { mutatingPerMinute: 10, readPerMinute: 1000 },
+    });
     await client.close();
   }, 90_000);
 });

@@ -44,6 +44,7 @@ describe('tools over the in-memory transport', () => {
         'cancel_run',
         'create_workflow',
         'explore_workflows',
+        'get_credits',
         'get_run_status',
         'get_workflow',
         'install_workflow',

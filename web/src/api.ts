@@ -1,6 +1,7 @@
 // A tiny typed client of the Stepwise REST API. The key lives in sessionStorage only.
 export type * from './types';
 import type {
+  CreditAccount,
   Delivery,
   Instance,
   Job,
@@ -161,6 +162,8 @@ export const api = {
   orgSummary: (query: Query) => request<OrgSummary>('GET', '/v1/summary', { query }),
   /** The timeline over every run of the org, whichever its workflow. */
   orgTimeline: (query: Query) => request<WorkflowTimeline>('GET', '/v1/summary/timeline', { query }),
+  /** The org's plan and balance; one ledger entry, the fewest the route sends, as none is shown. */
+  credits: () => request<CreditAccount>('GET', '/v1/credits', { query: { limit: 1 } }),
   explore: () =>
     request<{ workflows: Listing[]; total: number }>('GET', '/api/v1/workflows/explore', {
       query: { limit: 100 },

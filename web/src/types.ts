@@ -130,6 +130,15 @@ export interface WorkflowSummary {
   credits_used: number;
 }
 
+/** `GET /v1/credits`: the key's org's plan and balance (its ledger is left unread here). */
+export interface CreditAccount {
+  org_id: string;
+  plan: { name: string; max_concurrent_runs: number | null; monthly_credits: number };
+  balance: number;
+  /** Epoch milliseconds of the next top-up to `monthly_credits`; null when the plan has none. */
+  renews_at: number | null;
+}
+
 export interface TimelineBucket {
   bucket_start: string;
   total: number;

@@ -3,9 +3,13 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Stepwise } from '../../app/stepwise.js';
 import { notFound } from '../../domain/errors.js';
-import { requireScope } from '../auth.js';
+import { principalOf, requireScope } from '../auth.js';
 
 const orgParams = z.object({ id: z.string().min(1).max(200) });
+const ledgerPage = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
 
 /** An org by id, or by name for people typing it. */
 async function findOrg(stepwise: Stepwise, idOrName: string) {
@@ -14,11 +18,29 @@ async function findOrg(stepwise: Stepwise, idOrName: string) {
   return org;
 }
 
-/** `GET/POST /v1/admin/orgs/{id}/credits`: an org's balance and ledger, and grants (admin scope). */
+/**
+ * `GET /v1/credits`: the caller's own org's plan, balance and ledger (workflows:read);
+ * `GET/POST /v1/admin/orgs/{id}/credits`: any org's balance and ledger, and grants (admin scope).
+ */
 export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise): void {
   const app = server.withTypeProvider<ZodTypeProvider>();
   const admin = requireScope(stepwise.keys, 'admin');
   const tags = ['admin'];
+
+  // Times are epoch milliseconds, as the admin statement below renders them.
+  app.get(
+    '/v1/credits',
+    {
+      preValidation: requireScope(stepwise.keys, 'workflows:read'),
+      schema: {
+        tags: ['credits'],
+        summary:
+          "The key's org: its plan (concurrency cap, monthly credits, workflow access, rate limits), credit balance, next top-up and recent ledger",
+        querystring: ledgerPage,
+      },
+    },
+    async (request) => stepwise.credits.account(principalOf(request).org_id, request.query),
+  );
 
   app.get(
     '/v1/admin/orgs/:id/credits',
@@ -28,10 +50,7 @@ export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise
         tags,
         summary: "An org's credit balance and its recent ledger (the balance is the sum of the ledger)",
         params: orgParams,
-        querystring: z.object({
-          limit: z.coerce.number().int().min(1).max(500).default(50),
-          offset: z.coerce.number().int().min(0).default(0),
-        }),
+        querystring: ledgerPage,
       },
     },
     async (request) => {

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api';
 import { BucketTable, RunsChart, SuccessChart } from '../components/charts';
 import { ErrorNotice, Loading } from '../components/common';
-import { formatDuration, formatPercent, statusLabel } from '../format';
+import { formatDuration, formatLocal, formatPercent, statusLabel } from '../format';
 import {
   browserTimeZone,
   emptyBuckets,
@@ -97,6 +97,40 @@ async function summaryView(
   };
 }
 
+const formatCredits = (credits: number): string => `${new Intl.NumberFormat().format(credits)} credits`;
+
+/** The org's balance and plan: what the next run start is checked against, whatever the filters. */
+function CreditsBlock() {
+  const credits = usePoll(() => api.credits(), [], { intervalMs: 30_000 });
+  const account = credits.data;
+  return (
+    <section aria-labelledby="credits-heading">
+      <h2 id="credits-heading">Credits</h2>
+      <ErrorNotice error={credits.error} />
+      {account && (
+        <dl class="facts">
+          <div>
+            <dt>Balance</dt>
+            <dd>{formatCredits(account.balance)}</dd>
+          </div>
+          <div>
+            <dt>Plan</dt>
+            <dd>{account.plan.name}</dd>
+          </div>
+          <div>
+            <dt>Tops up</dt>
+            <dd>
+              {account.renews_at === null
+                ? 'never'
+                : `to ${formatCredits(account.plan.monthly_credits)} on ${formatLocal(account.renews_at)}`}
+            </dd>
+          </div>
+        </dl>
+      )}
+    </section>
+  );
+}
+
 export function SummaryPage() {
   const [workflow, setWorkflow] = useState('');
   const [period, setPeriod] = useState<Period>('7d');
@@ -122,6 +156,7 @@ export function SummaryPage() {
   return (
     <>
       <h1>Summary</h1>
+      <CreditsBlock />
       <form class="filters" aria-label="Summary options" onSubmit={(e) => e.preventDefault()}>
         <div>
           <label for="summary-workflow">Workflow</label>
