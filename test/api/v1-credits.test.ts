@@ -18,8 +18,8 @@ interface Account {
     rate_limits: unknown;
   };
   balance: number;
-  renews_at: number | null;
-  entries: { kind: string; amount: number; run_id: string | null; created_at: number }[];
+  renews_at: string | null;
+  entries: { kind: string; amount: number; run_id: string | null; created_at: string }[];
 }
 
 const get = (url: string, key: string) => h.app.inject({ method: 'GET', url, headers: { 'X-API-Key': key } });
@@ -68,18 +68,18 @@ describe('GET /v1/credits', () => {
       balance: 30,
       entries: [{ kind: 'grant', amount: 30, run_id: null }],
     });
-    // The 1st of a month, 00:00 UTC, within the next month: as the admin statement renders it.
-    const renewsAt = mine.renews_at!;
-    expect(new Date(renewsAt).getUTCDate()).toBe(1);
-    expect(renewsAt % 86_400_000).toBe(0);
+    // The 1st of a month, 00:00 UTC, within the next month, written as every /v1 time is.
+    expect(mine.renews_at).toMatch(/^\d{4}-\d{2}-01T00:00:00\.000Z$/);
+    const renewsAt = Date.parse(mine.renews_at!);
     expect(renewsAt).toBeGreaterThan(Date.now());
     expect(renewsAt - Date.now()).toBeLessThanOrEqual(31 * 86_400_000);
+    expect(Date.parse(mine.entries[0]!.created_at)).toBeLessThanOrEqual(Date.now());
     const admin = await h.app.inject({
       method: 'GET',
       url: `/v1/admin/orgs/${orgId}/credits`,
       headers: { authorization: `Bearer ${h.adminKey}` },
     });
-    expect(json<Account>(admin)).toMatchObject({ balance: 30, renews_at: renewsAt });
+    expect(json<Account>(admin)).toMatchObject({ balance: 30, renews_at: mine.renews_at });
   });
 
   it("shows another org's key its own account, not this one's, whatever the query names", async () => {

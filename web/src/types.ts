@@ -135,8 +135,8 @@ export interface CreditAccount {
   org_id: string;
   plan: { name: string; max_concurrent_runs: number | null; monthly_credits: number };
   balance: number;
-  /** Epoch milliseconds of the next top-up to `monthly_credits`; null when the plan has none. */
-  renews_at: number | null;
+  /** When the balance is next topped up to `monthly_credits` (ISO); null when the plan has none. */
+  renews_at: string | null;
 }
 
 export interface TimelineBucket {

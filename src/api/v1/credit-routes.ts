@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Stepwise } from '../../app/stepwise.js';
 import { notFound } from '../../domain/errors.js';
 import { principalOf, requireScope } from '../auth.js';
+import { v1CreditStatement } from './representation.js';
 
 const orgParams = z.object({ id: z.string().min(1).max(200) });
 const ledgerPage = z.object({
@@ -27,7 +28,6 @@ export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise
   const admin = requireScope(stepwise.keys, 'admin');
   const tags = ['admin'];
 
-  // Times are epoch milliseconds, as the admin statement below renders them.
   app.get(
     '/v1/credits',
     {
@@ -39,7 +39,8 @@ export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise
         querystring: ledgerPage,
       },
     },
-    async (request) => stepwise.credits.account(principalOf(request).org_id, request.query),
+    async (request) =>
+      v1CreditStatement(await stepwise.credits.account(principalOf(request).org_id, request.query)),
   );
 
   app.get(
@@ -56,14 +57,7 @@ export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise
     async (request) => {
       const org = await findOrg(stepwise, request.params.id);
       const statement = await stepwise.credits.statement(org.id, request.query);
-      return {
-        org_id: org.id,
-        org: org.name,
-        plan: org.plan,
-        balance: statement.balance,
-        renews_at: statement.renews_at,
-        entries: statement.entries,
-      };
+      return { ...v1CreditStatement(statement), org: org.name, plan: org.plan };
     },
   );
 

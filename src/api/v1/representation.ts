@@ -1,4 +1,4 @@
-import type { RunRecord, RunStepRecord, WorkflowRecord } from '../../domain/model.js';
+import type { CreditEntry, RunRecord, RunStepRecord, WorkflowRecord } from '../../domain/model.js';
 import { apiV1Generation } from '../api-v1/representation.js';
 
 const iso = (millis: number | null): string | null =>
@@ -72,5 +72,16 @@ export function v1Job(run: RunRecord, steps?: RunStepRecord[]) {
           })),
         }
       : {}),
+  };
+}
+
+/** A credit statement's times as ISO strings, as every other /v1 answer writes them. */
+export function v1CreditStatement<T extends { renews_at: number | null; entries: CreditEntry[] }>(
+  statement: T,
+) {
+  return {
+    ...statement,
+    renews_at: iso(statement.renews_at),
+    entries: statement.entries.map((entry) => ({ ...entry, created_at: iso(entry.created_at) })),
   };
 }
