@@ -108,7 +108,9 @@ export class PlanService {
   private renewIfDue(orgId: string, org: CachedOrg, plan: Plan): Promise<number> | undefined {
     const now = this.clock.now();
     const period = creditPeriod(now);
-    if (org.creditsPeriod === period || plan.monthly_credits <= 0) return undefined;
+    // Periods (YYYY-MM) compare as text; one already renewed for a later period is done too.
+    if ((org.creditsPeriod !== null && org.creditsPeriod >= period) || plan.monthly_credits <= 0)
+      return undefined;
     const key = `${orgId} ${period}`;
     let pending = this.renewing.get(key);
     if (!pending) {
@@ -118,7 +120,8 @@ export class PlanService {
           // Renewed here or by another process: either way this period is done. The entry
           // cached now may be newer than `org` (read again meanwhile), so update that one.
           const cached = this.orgs.get(orgId);
-          if (cached) cached.creditsPeriod = period;
+          if (cached && (cached.creditsPeriod === null || cached.creditsPeriod < period))
+            cached.creditsPeriod = period;
           return balance;
         })
         .finally(() => this.renewing.delete(key));

@@ -84,6 +84,15 @@ export function runLimitStoreContract(options: StoreContractOptions): void {
       expect(await store.limits.listCreditLedger(fresh.id, { limit: 10, offset: 0 })).toHaveLength(1);
     });
 
+    it('never renews a period older than the one the org last renewed', async () => {
+      expect(await renew('2024-01')).toEqual({ renewed: true, balance: 100 });
+      await grant(-100); // stands in for spending
+      // A process whose clock still says December, just after another renewed January.
+      expect(await renew('2023-12')).toEqual({ renewed: false, balance: 0 });
+      expect((await store.getOrg(org.id))?.credits_period).toBe('2024-01');
+      expect(await renewals()).toHaveLength(1);
+    });
+
     it('gives an unknown org nothing', async () => {
       expect(await store.limits.renewCredits('org_missing', '2023-12', 100, REASON, T0)).toEqual({
         renewed: false,

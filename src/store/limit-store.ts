@@ -14,7 +14,8 @@ export interface LimitStore {
   grantCredits(entry: CreditEntry): Promise<number>;
   /**
    * Renews the org's credits for `period` (`YYYY-MM`) at most once, across processes: when
-   * the org's `credits_period` is not `period`, sets it and tops the balance up to
+   * the org's `credits_period` is null or earlier than `period` (never later: a process
+   * whose clock lags at a month's turn must not renew the past month again), sets it and tops the balance up to
    * `allowance` with one `grant` of `max(0, allowance - balance)` (none when the balance
    * covers it) with `reason`, created `at`. Runs under the org lock run admissions take, so
    * no admission checks a balance between the period's change and the top-up. An unknown

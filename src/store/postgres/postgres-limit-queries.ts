@@ -131,7 +131,9 @@ export class PostgresLimitQueries implements LimitStore {
       // The UPDATE takes the row lock `lockOrg` takes; a concurrent renewal waits for it,
       // then re-reads the row, finds the period set and updates nothing: one winner.
       const { rowCount } = await client.query(
-        `UPDATE orgs SET credits_period = $2 WHERE id = $1 AND credits_period IS DISTINCT FROM $2 RETURNING id`,
+        // Periods only move forward (YYYY-MM compares as text); an org without one is renewed too.
+        `UPDATE orgs SET credits_period = $2 WHERE id = $1 AND (credits_period IS NULL OR credits_period < $2)
+          RETURNING id`,
         [orgId, period],
       );
       const balance = await creditBalance(client, orgId);

@@ -9,8 +9,9 @@ const SQL = {
   insertEntry: `INSERT INTO credit_ledger (id, org_id, run_id, kind, amount, reason, created_at)
     VALUES (@id, @org_id, @run_id, @kind, @amount, @reason, @created_at)`,
   balance: 'SELECT COALESCE(SUM(amount), 0) AS balance FROM credit_ledger WHERE org_id = ?',
-  // `IS NOT` is SQLite's null-safe inequality: an org without a period is renewed too.
-  claimPeriod: 'UPDATE orgs SET credits_period = ? WHERE id = ? AND credits_period IS NOT ?',
+  // Periods only move forward (YYYY-MM compares as text); an org without one is renewed too.
+  claimPeriod: `UPDATE orgs SET credits_period = @period
+    WHERE id = @org_id AND (credits_period IS NULL OR credits_period < @period)`,
   ledger: `SELECT * FROM credit_ledger WHERE org_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`,
   activeRuns: `SELECT count(*) AS n FROM runs WHERE org_id = ? AND status IN ('pending', 'running')`,
   // A final run that reserved credits: consumed (0, the reserve is spent) or released (+reserved).
@@ -126,7 +127,7 @@ export class SqliteLimitQueries implements LimitStore {
   ): Promise<{ renewed: boolean; balance: number }> {
     // The single writer's transaction: nothing else (no admission) writes in between.
     return this.connection.write(() => {
-      const { changes } = this.connection.statement(SQL.claimPeriod).run(period, orgId, period);
+      const { changes } = this.connection.statement(SQL.claimPeriod).run({ period, org_id: orgId });
       const { balance } = this.connection.statement(SQL.balance).get(orgId) as { balance: number };
       if (changes === 0) return { renewed: false, balance };
       const topUp = Math.max(0, allowance - balance);
