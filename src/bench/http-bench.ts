@@ -294,6 +294,14 @@ export async function measureHttp(options: HttpBenchOptions = {}): Promise<HttpB
       headers: { 'x-api-key': key },
     };
     const runsListSlices = [await load.fire(runsList, settings.durationSeconds)];
+    // The Summary page's org-wide figures, aggregated in the database over the same runs.
+    const orgSummary: Target = {
+      label: 'GET /v1/summary',
+      url: `${base}/v1/summary`,
+      method: 'GET',
+      headers: { 'x-api-key': key },
+    };
+    const orgSummarySlices = [await load.fire(orgSummary, settings.durationSeconds)];
     const backlog = (
       await stepwise.store.listRuns({
         org_id: orgId,
@@ -311,6 +319,7 @@ export async function measureHttp(options: HttpBenchOptions = {}): Promise<HttpB
     const statusResult = combine(status, statusSlices, settings);
     const startResult = combine(start, startSlices, settings);
     const runsListResult = combine(runsList, runsListSlices, settings);
+    const orgSummaryResult = combine(orgSummary, orgSummarySlices, settings);
     return {
       rows: [
         {
@@ -336,6 +345,12 @@ export async function measureHttp(options: HttpBenchOptions = {}): Promise<HttpB
           perSecond: runsListResult.requestsPerSecond,
           unit: 'req/s',
           note: `${describe(runsListResult)}, the dashboard's runs list over the runs the previous row stored`,
+        },
+        {
+          name: 'http sqlite GET /v1/summary',
+          perSecond: orgSummaryResult.requestsPerSecond,
+          unit: 'req/s',
+          note: `${describe(orgSummaryResult)}, the org's counts and p50/p95 over the same runs`,
         },
       ],
       statusOverBare: statusResult.requestsPerSecond / bareResult.requestsPerSecond,
