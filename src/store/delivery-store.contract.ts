@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { DeliveryOutcome } from '../domain/delivery.js';
 import type { Millis, Org, RunEventType, RunRecord, WorkflowRecord } from '../domain/model.js';
 import { isFinalStatus, type RunStatus } from '../domain/run-state.js';
 import type { DeliveryAttemptResult } from './delivery-store.js';
-import { makeEvent, makeOrg, makeRun, makeWorkflow, progressOf } from './store-fixtures.js';
+import { contractSetup, makeEvent, makeRun, makeWorkflow, progressOf } from './store-fixtures.js';
 import type { Store } from './store.js';
 
 /** How a backend's test file plugs into the delivery suite. */
@@ -39,21 +39,13 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 500
  */
 export function runDeliveryStoreContract(options: DeliveryStoreContractOptions): void {
   describe(`DeliveryStore contract: ${options.name}`, () => {
+    const setup = contractSetup(options);
     let store: Store;
     let org: Org;
     let otherOrg: Org;
 
-    beforeEach(async () => {
-      store = await options.createStore();
-      await store.migrate();
-      org = makeOrg();
-      otherOrg = makeOrg();
-      await store.createOrg(org);
-      await store.createOrg(otherOrg);
-    });
-
-    afterEach(async () => {
-      await store.close();
+    beforeEach(() => {
+      ({ store, org, otherOrg } = setup);
     });
 
     const addWorkflow = async (overrides: Partial<WorkflowRecord>): Promise<WorkflowRecord> => {

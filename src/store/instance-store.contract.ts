@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Millis, Org, Site } from '../domain/model.js';
 import type { InstanceRecord } from './instance-store.js';
 import type { Store } from './store.js';
-import { makeOrg, makeSite, type StoreContractOptions } from './store-fixtures.js';
+import { contractSetup, makeSite, type StoreContractOptions } from './store-fixtures.js';
 
 const T0: Millis = 1_700_000_000_000;
 
@@ -32,6 +32,7 @@ const makeInstance = (
  */
 export function runInstanceStoreContract(options: StoreContractOptions): void {
   describe(`InstanceStore contract: ${options.name}`, () => {
+    const setup = contractSetup(options);
     let store: Store;
     let org: Org;
     let otherOrg: Org;
@@ -39,20 +40,11 @@ export function runInstanceStoreContract(options: StoreContractOptions): void {
     let otherSite: Site;
 
     beforeEach(async () => {
-      store = await options.createStore();
-      await store.migrate();
-      org = makeOrg();
-      otherOrg = makeOrg();
-      await store.createOrg(org);
-      await store.createOrg(otherOrg);
+      ({ store, org, otherOrg } = setup);
       site = makeSite(org.id);
       otherSite = makeSite(org.id);
       await store.createSite(site);
       await store.createSite(otherSite);
-    });
-
-    afterEach(async () => {
-      await store.close();
     });
 
     it('inserts and reads back an instance exactly, context null or text', async () => {

@@ -1,10 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Millis, Org, RunRecord, WorkflowRecord } from '../domain/model.js';
 import type { RunStatusCounts } from './report-store.js';
 import type { Store } from './store.js';
 import {
   makeEvent,
-  makeOrg,
+  contractSetup,
   makeRun,
   makeWorkflow,
   progressOf,
@@ -54,6 +54,7 @@ const finished = (
  */
 export function runReportStoreContract(options: StoreContractOptions): void {
   describe(`ReportStore contract: ${options.name}`, () => {
+    const setup = contractSetup(options);
     let store: Store;
     let org: Org;
     let otherOrg: Org;
@@ -61,20 +62,9 @@ export function runReportStoreContract(options: StoreContractOptions): void {
     let sibling: WorkflowRecord;
 
     beforeEach(async () => {
-      store = await options.createStore();
-      await store.migrate();
-      org = makeOrg();
-      otherOrg = makeOrg();
-      await store.createOrg(org);
-      await store.createOrg(otherOrg);
-      workflow = makeWorkflow(org.id);
+      ({ store, org, otherOrg, workflow } = setup);
       sibling = makeWorkflow(org.id);
-      await store.insertWorkflow(workflow);
       await store.insertWorkflow(sibling);
-    });
-
-    afterEach(async () => {
-      await store.close();
     });
 
     const addRun = async (
