@@ -31,8 +31,6 @@ interface CachedOrg {
  */
 export class PlanService {
   private readonly orgs = new Map<string, CachedOrg>();
-  /** Renewals in flight, so the starts racing at a month's first second share one store call. */
-  private readonly renewing = new Map<string, Promise<number>>();
 
   constructor(
     private readonly store: Store,
@@ -105,28 +103,25 @@ export class PlanService {
     return entry;
   }
 
-  private renewIfDue(orgId: string, org: CachedOrg, plan: Plan): Promise<number> | undefined {
+  private async renewIfDue(orgId: string, org: CachedOrg, plan: Plan): Promise<number | undefined> {
     const now = this.clock.now();
     const period = creditPeriod(now);
     // Periods (YYYY-MM) compare as text; one already renewed for a later period is done too.
     if ((org.creditsPeriod !== null && org.creditsPeriod >= period) || plan.monthly_credits <= 0)
       return undefined;
-    const key = `${orgId} ${period}`;
-    let pending = this.renewing.get(key);
-    if (!pending) {
-      pending = this.store.limits
-        .renewCredits(orgId, period, plan.monthly_credits, monthlyAllowanceReason(plan, period), now)
-        .then(({ balance }) => {
-          // Renewed here or by another process: either way this period is done. The entry
-          // cached now may be newer than `org` (read again meanwhile), so update that one.
-          const cached = this.orgs.get(orgId);
-          if (cached && (cached.creditsPeriod === null || cached.creditsPeriod < period))
-            cached.creditsPeriod = period;
-          return balance;
-        })
-        .finally(() => this.renewing.delete(key));
-      this.renewing.set(key, pending);
-    }
-    return pending;
+    // Idempotent in the store: starts racing at a month's turn renew once between them.
+    const { balance } = await this.store.limits.renewCredits(
+      orgId,
+      period,
+      plan.monthly_credits,
+      monthlyAllowanceReason(plan, period),
+      now,
+    );
+    // Renewed here or by another process: either way this period is done. The entry cached
+    // now may be newer than `org` (read again meanwhile), so update that one.
+    const cached = this.orgs.get(orgId);
+    if (cached && (cached.creditsPeriod === null || cached.creditsPeriod < period))
+      cached.creditsPeriod = period;
+    return balance;
   }
 }
