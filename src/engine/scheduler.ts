@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../domain/clock.js';
+import { iso } from '../domain/clock.js';
 import { StepwiseError } from '../domain/errors.js';
 import type { Millis, RunRecord, RunTrigger } from '../domain/model.js';
 import { isFinalStatus } from '../domain/run-state.js';
@@ -54,8 +55,6 @@ interface FiringProgress {
   slot: Millis | null;
   started: string[];
 }
-
-const iso = (at: Millis): string => new Date(at).toISOString();
 
 /**
  * Fires due schedules: claims them under a lease (so several schedulers on one PostgreSQL

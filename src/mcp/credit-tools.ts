@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Plan } from '../domain/plan.js';
 import { CREDIT_ENTRY_KINDS } from '../domain/model.js';
-import { defineTool, isoOrNull, type McpTool } from './tool-definition.js';
+import { defineTool, type McpTool } from './tool-definition.js';
+import { isoOrNull } from '../domain/clock.js';
 
 /** Enough of the ledger for an assistant to explain a balance without paging. */
 const RECENT_ENTRIES = 5;

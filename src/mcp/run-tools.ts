@@ -2,8 +2,9 @@ import { z } from 'zod';
 import type { RunRecord } from '../domain/model.js';
 import { RUN_STATUSES } from '../domain/run-state.js';
 import { estimateDuration } from './estimated-duration.js';
-import { defineTool, isoOrNull, type McpTool } from './tool-definition.js';
+import { defineTool, type McpTool } from './tool-definition.js';
 import { invalidArgument } from './tool-errors.js';
+import { isoOrNull } from '../domain/clock.js';
 
 const READ = { scope: 'workflows:read', mutating: false } as const;
 const WRITE = { scope: 'workflows:write', mutating: true } as const;

@@ -62,7 +62,3 @@ export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(spec: T
     },
   };
 }
-
-/** ISO 8601, or null. */
-export const isoOrNull = (ms: number | null): string | null =>
-  ms === null ? null : new Date(ms).toISOString();

@@ -1,4 +1,5 @@
 import type { Clock } from '../domain/clock.js';
+import { iso, isoOrNull } from '../domain/clock.js';
 import { validationError } from '../domain/errors.js';
 import type { Millis } from '../domain/model.js';
 import {
@@ -115,8 +116,6 @@ function parseRange(range: TimeRangeInput): RunTimeRange {
 const alignDown = (at: Millis, bucket: { ms: number; originMs: Millis }): Millis =>
   bucket.originMs + Math.floor((at - bucket.originMs) / bucket.ms) * bucket.ms;
 
-const iso = (ms: Millis): string => new Date(ms).toISOString();
-const isoOrNull = (ms: Millis | null): string | null => (ms === null ? null : iso(ms));
 const round = (value: number, decimals: number): number => Number(value.toFixed(decimals));
 const noRuns = (): RunStatusCounts =>
   Object.fromEntries(RUN_STATUSES.map((status) => [status, 0])) as RunStatusCounts;

@@ -1,4 +1,5 @@
 import type { Clock } from '../domain/clock.js';
+import { iso } from '../domain/clock.js';
 import { notFound, StepwiseError, validationError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { Millis, WorkflowRecord } from '../domain/model.js';
@@ -312,5 +313,3 @@ function policy<T extends string>(value: unknown, allowed: readonly T[], field: 
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
   throw validationError(field, `${field}: '${String(value)}' is not one of ${allowed.join(', ')}`);
 }
-
-const iso = (at: Millis): string => new Date(at).toISOString();

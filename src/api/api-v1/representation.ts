@@ -1,9 +1,7 @@
 import type { WorkflowGeneration } from '../../domain/generation.js';
 import type { RunRecord, WorkflowRecord } from '../../domain/model.js';
 import type { MarketplaceListing } from '../../domain/marketplace.js';
-
-const iso = (millis: number | null): string | null =>
-  millis === null ? null : new Date(millis).toISOString();
+import { iso, isoOrNull } from '../../domain/clock.js';
 
 /**
  * Progress as document 004 computes it: `current_step / total_steps` (its example: step 2
@@ -40,9 +38,9 @@ export function apiV1Workflow(workflow: WorkflowRecord) {
 export function apiV1Generation(generation: WorkflowGeneration) {
   return {
     ...generation,
-    requested_at: iso(generation.requested_at),
-    started_at: iso(generation.started_at),
-    finished_at: iso(generation.finished_at),
+    requested_at: isoOrNull(generation.requested_at),
+    started_at: isoOrNull(generation.started_at),
+    finished_at: isoOrNull(generation.finished_at),
   };
 }
 
@@ -79,8 +77,8 @@ export function apiV1Execution(run: RunRecord) {
     workflow_version: run.workflow_version,
     status: run.status,
     created_at: iso(run.created_at),
-    started_at: iso(run.started_at),
-    completed_at: iso(run.finished_at),
+    started_at: isoOrNull(run.started_at),
+    completed_at: isoOrNull(run.finished_at),
     duration_ms:
       run.finished_at !== null && run.started_at !== null ? run.finished_at - run.started_at : null,
     current_step: run.current_step,
@@ -111,7 +109,7 @@ export function apiV1Listing(listing: MarketplaceListing) {
     steps: listing.snapshot.steps,
     required_secrets: listing.snapshot.required_secrets,
     install_count: listing.install_count,
-    published_at: iso(listing.published_at),
+    published_at: isoOrNull(listing.published_at),
     updated_at: iso(listing.updated_at),
   };
 }

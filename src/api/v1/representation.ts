@@ -1,8 +1,6 @@
 import type { CreditEntry, RunRecord, RunStepRecord, WorkflowRecord } from '../../domain/model.js';
 import { apiV1Generation } from '../api-v1/representation.js';
-
-const iso = (millis: number | null): string | null =>
-  millis === null ? null : new Date(millis).toISOString();
+import { iso, isoOrNull } from '../../domain/clock.js';
 
 /** Progress as a fraction of steps done, 1 once the run ended well. */
 export function runProgress(run: RunRecord): number {
@@ -55,8 +53,8 @@ export function v1Job(run: RunRecord, steps?: RunStepRecord[]) {
     error: run.error,
     trigger: run.trigger,
     createdAt: iso(run.created_at),
-    startedAt: iso(run.started_at),
-    finishedAt: iso(run.finished_at),
+    startedAt: isoOrNull(run.started_at),
+    finishedAt: isoOrNull(run.finished_at),
     durationMs: run.finished_at !== null && run.started_at !== null ? run.finished_at - run.started_at : null,
     ...(steps
       ? {
@@ -67,8 +65,8 @@ export function v1Job(run: RunRecord, steps?: RunStepRecord[]) {
             status: step.status,
             output: step.output,
             error: step.error,
-            startedAt: iso(step.started_at),
-            finishedAt: iso(step.finished_at),
+            startedAt: isoOrNull(step.started_at),
+            finishedAt: isoOrNull(step.finished_at),
           })),
         }
       : {}),
@@ -81,7 +79,7 @@ export function v1CreditStatement<T extends { renews_at: number | null; entries:
 ) {
   return {
     ...statement,
-    renews_at: iso(statement.renews_at),
+    renews_at: isoOrNull(statement.renews_at),
     entries: statement.entries.map((entry) => ({ ...entry, created_at: iso(entry.created_at) })),
   };
 }

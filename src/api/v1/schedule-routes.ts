@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Stepwise } from '../../app/stepwise.js';
 import type { ScheduleRecord } from '../../domain/schedule.js';
 import { principalOf, requireScope } from '../auth.js';
+import { isoOrNull } from '../../domain/clock.js';
 
 /** Document 002's ScheduleWorkflowDto. */
 const scheduleBody = z
@@ -18,17 +19,14 @@ const scheduleBody = z
   })
   .strict();
 
-const iso = (millis: number | null): string | null =>
-  millis === null ? null : new Date(millis).toISOString();
-
 function v1Schedule(schedule: ScheduleRecord) {
   return {
     scheduleId: schedule.id,
     workFlowId: schedule.workflow_id,
     kind: schedule.kind,
     cron: schedule.cron,
-    scheduledDate: iso(schedule.run_at),
-    nextFireAt: iso(schedule.next_fire_at),
+    scheduledDate: isoOrNull(schedule.run_at),
+    nextFireAt: isoOrNull(schedule.next_fire_at),
     timezone: schedule.timezone,
     scheduleStatus: schedule.status,
     statusReason: schedule.status_reason,
