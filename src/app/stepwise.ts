@@ -29,6 +29,7 @@ import { SecretBox } from '../services/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
 import { WorkflowService } from '../services/workflow-service.js';
 import { openStore } from '../store/open-store.js';
+import { DatabaseClock } from './database-clock.js';
 import type { Store } from '../store/store.js';
 import { TEMPLATE_CATALOGUE } from '../templates/catalogue.js';
 import { createDefaultToolRegistry, type ToolRegistry } from '../tools/registry.js';
@@ -101,10 +102,20 @@ export async function createStepwise(
   config: StepwiseConfig,
   options: StepwiseOptions = {},
 ): Promise<Stepwise> {
-  const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: config.logLevel, base: { pid: process.pid } });
+  // A clock handed in (tests) is the one every decision uses; otherwise processes sharing
+  // PostgreSQL all go by the database's clock.
   const store =
-    options.store ?? (await openStore(config.database, { sqliteSynchronous: config.sqliteSynchronous }));
+    options.store ??
+    (await openStore(config.database, {
+      sqliteSynchronous: config.sqliteSynchronous,
+      timeSource: options.clock ? 'caller' : 'database',
+    }));
+  const databaseClock =
+    !options.clock && store.timeSource === 'database'
+      ? await DatabaseClock.start(() => store.readDatabaseClock())
+      : null;
+  const clock = options.clock ?? databaseClock ?? systemClock;
   const tools = createDefaultToolRegistry();
   const schedules = new ScheduleService(store, clock);
   const workflows = new WorkflowService(store, tools, clock, {
@@ -261,6 +272,7 @@ export async function createStepwise(
         stepwise.scheduler?.stop(),
       ]);
       await stopHearingRevocations();
+      databaseClock?.stop();
       await store.close();
     },
   };

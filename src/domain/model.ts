@@ -89,6 +89,10 @@ export interface RunProgress {
   current_step: number;
   /** Attempt number of the step at `step_index` (1 = first try). */
   attempt: number;
+  /** Which pass through the step at `step_index` this is (1 = first); a loop back to it adds one. */
+  iteration: number;
+  /** Step id → passes through it that ended (completed, skipped, or failed past its retries). */
+  step_passes: Record<string, number>;
   /** State a suspended tool (delay, wait_for_event, workflow) keeps between its executions. */
   step_state: unknown;
   /** What woke a suspended step: the matching event's data. */
@@ -124,6 +128,11 @@ export interface RunRecord extends RunProgress {
   credits_reserved: number;
   credits_consumed: number;
   created_at: Millis;
+  /**
+   * Bumped by every claim: the fencing token of the current lease. Writes of an execution
+   * carry the epoch it claimed and land only while it still matches.
+   */
+  lease_epoch: number;
 }
 
 const PROGRESS_FIELDS = [
@@ -131,6 +140,8 @@ const PROGRESS_FIELDS = [
   'step_index',
   'current_step',
   'attempt',
+  'iteration',
+  'step_passes',
   'step_state',
   'resume_payload',
   'available_at',
@@ -161,6 +172,8 @@ export interface RunStepRecord {
   run_id: string;
   step_id: string;
   step_index: number;
+  /** The pass through this step (see `RunProgress.iteration`). */
+  iteration: number;
   attempt: number;
   tool: string;
   status: RunStepStatus;

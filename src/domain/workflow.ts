@@ -84,8 +84,16 @@ export const workflowDefinitionSchema = z
     concurrency: concurrencySchema.optional(),
     /** Run starts per period per key; extra runs start in a later window. */
     throttle: throttleSchema.optional(),
+    /**
+     * Step executions one run may make, counting every pass of a loop (`goto` back) and
+     * every skipped step; past it the run fails with MAX_ITERATIONS_EXCEEDED.
+     */
+    max_iterations: z.number().int().min(1).max(100_000).optional(),
   })
   .strict();
+
+/** The bound on a run's step executions when its workflow sets no `max_iterations`. */
+export const DEFAULT_MAX_ITERATIONS = 1000;
 export type WorkflowDefinition = z.infer<typeof workflowDefinitionSchema>;
 export type WorkflowDefinitionInput = z.input<typeof workflowDefinitionSchema>;
 

@@ -38,7 +38,7 @@ export class CheckpointQueue {
   submit(checkpoint: RunCheckpoint): Promise<boolean> {
     return new Promise((resolve, reject) => {
       const existing = this.queue.get(checkpoint.run_id);
-      if (existing && existing.checkpoint.owner === checkpoint.owner) {
+      if (existing && existing.checkpoint.lease_epoch === checkpoint.lease_epoch) {
         existing.checkpoint = {
           ...checkpoint,
           steps: [...existing.checkpoint.steps, ...checkpoint.steps],

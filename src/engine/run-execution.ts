@@ -13,6 +13,7 @@ import { hasAttemptsLeft, retryDelayMs } from '../domain/retry.js';
 import { assertTransition, type RunStatus } from '../domain/run-state.js';
 import type { TemplateScope } from '../domain/templating.js';
 import {
+  DEFAULT_MAX_ITERATIONS,
   DEFAULT_RETRY_POLICY,
   nextStepIndex,
   type StepDefinition,
@@ -43,15 +44,32 @@ export class RunExecution {
   private stopReason: StopReason | null = null;
   private lastOutput: unknown = null;
   private concurrencySlot: RunSlot | null = null;
+  private definition: WorkflowDefinition | null = null;
+  /** When the parked wait this execution commits began (an event wait's `since`). */
+  private waitBeganAt: number | null = null;
+  /** `performance.now()` past which the lease may belong to another worker. */
+  private leaseUntil: number;
+  private leaseWatch: NodeJS.Timeout | null = null;
 
+  /**
+   * @param leaseConfirmedUntil `performance.now()` when the claim was asked for, plus the
+   *   lease: the store set the expiry no earlier, whatever either clock says.
+   */
   constructor(
     readonly run: RunRecord,
     private readonly outputs: Record<string, unknown>,
-    private readonly owner: string,
     private readonly deps: ExecutionDeps,
+    leaseConfirmedUntil: number,
   ) {
     const { id: _id, ...rest } = run;
     this.progress = pickProgress(rest);
+    this.progress.step_passes = { ...(this.progress.step_passes ?? {}) };
+    this.leaseUntil = leaseConfirmedUntil;
+  }
+
+  /** The lease this execution holds: what fences its writes. */
+  get lease(): { id: string; lease_epoch: number } {
+    return { id: this.run.id, lease_epoch: this.run.lease_epoch };
   }
 
   get id(): string {
@@ -75,17 +93,44 @@ export class RunExecution {
     return this.concurrencySlot;
   }
 
-  /** The lease was extended in the store; later checkpoints must not write the old expiry back. */
-  leaseRenewed(expiresAt: number): void {
-    this.progress.lease_expires_at = expiresAt;
-    this.progress.available_at = expiresAt;
+  /**
+   * A renewal landed: the lease holds at least until `until` (`performance.now()` time).
+   * Past the last confirmed expiry the execution stops by itself, aborting its step, so a
+   * paused or partitioned worker never runs on under a lease another worker may hold.
+   */
+  leaseConfirmed(until: number): void {
+    if (until <= this.leaseUntil) return;
+    this.leaseUntil = until;
+    this.watchLease();
+  }
+
+  private watchLease(): void {
+    if (this.leaseWatch) clearTimeout(this.leaseWatch);
+    this.leaseWatch = setTimeout(
+      () => {
+        if (performance.now() >= this.leaseUntil) this.stop('lease_lost');
+        else this.watchLease();
+      },
+      Math.max(0, this.leaseUntil - performance.now()),
+    );
+    this.leaseWatch.unref();
   }
 
   async execute(): Promise<void> {
+    this.watchLease();
+    try {
+      await this.executeHeld();
+    } finally {
+      if (this.leaseWatch) clearTimeout(this.leaseWatch);
+    }
+  }
+
+  private async executeHeld(): Promise<void> {
     const definition = await this.deps.definitions.definitionAt(
       this.run.workflow_id,
       this.run.workflow_version,
     );
+    this.definition = definition;
     // A cancel that reached a run waiting for a slot ends it now, without waiting for one.
     this.concurrencySlot = this.run.cancel_requested ? null : slotFor(this.run, definition, this.deps);
     const attempt = await this.concurrencySlot?.acquire(this.deps.clock.now());
@@ -140,10 +185,19 @@ export class RunExecution {
       if (this.progress.deadline_at !== null && this.deps.clock.now() >= this.progress.deadline_at)
         this.stop('run_timeout');
       if (this.deps.draining?.()) this.stop('shutdown');
+      if (performance.now() >= this.leaseUntil) this.stop('lease_lost');
       if (this.stopReason) return this.handleStop(this.stopReason, events, null);
       const step = definition.steps[this.progress.step_index];
       if (!step)
         return this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null);
+      const limit = definition.max_iterations ?? DEFAULT_MAX_ITERATIONS;
+      if (this.progress.step_state === null && executedPasses(this.progress) >= limit) {
+        return this.finish('failed', events, {
+          code: 'MAX_ITERATIONS_EXCEEDED',
+          message: `the run made ${limit} step executions, its workflow's max_iterations; a loop that never ends?`,
+          step_id: step.id,
+        } as ErrorInfo);
+      }
 
       const startedAt = this.deps.clock.now();
       const resuming = this.progress.step_state !== null || this.progress.resume_payload !== null;
@@ -164,6 +218,7 @@ export class RunExecution {
             step_id: step.id,
             step_index: this.progress.step_index,
             attempt: this.progress.attempt,
+            ...(this.progress.iteration > 1 ? { iteration: this.progress.iteration } : {}),
             tool: step.tool,
           },
           startedAt,
@@ -252,6 +307,7 @@ export class RunExecution {
       run: this.run,
       step,
       attempt: this.progress.attempt,
+      iteration: this.progress.iteration,
       resume: hasResume ? { state: this.progress.step_state, payload: this.progress.resume_payload } : null,
       scope: this.scopeData() as Omit<TemplateScope, 'secrets'>,
       runSignal: this.stopper.signal,
@@ -313,6 +369,7 @@ export class RunExecution {
     this.progress.wait_event_type = wait?.kind === 'event' ? wait.event_type : null;
     this.progress.wait_match = wait?.kind === 'event' ? wait.match : null;
     this.progress.wait_run_id = wait?.kind === 'run' ? wait.run_id : null;
+    this.waitBeganAt = wait?.kind === 'event' ? wait.since : null;
     const parkedUntil = wakeAt === null ? this.progress.deadline_at : this.capByDeadline(wakeAt);
     this.park(parkedUntil);
     await this.commit(
@@ -382,7 +439,13 @@ export class RunExecution {
     this.progress.available_at = availableAt;
   }
 
+  /** Moves the cursor to `index`, ending the pass through the current step. */
   private advanceTo(index: number): void {
+    const steps = this.definition?.steps ?? [];
+    const current = steps[this.progress.step_index];
+    if (current) this.progress.step_passes[current.id] = this.progress.iteration;
+    const target = steps[index];
+    this.progress.iteration = target ? (this.progress.step_passes[target.id] ?? 0) + 1 : 1;
     this.progress.step_index = index;
     this.progress.attempt = 1;
     this.progress.step_state = null;
@@ -404,11 +467,13 @@ export class RunExecution {
     this.progress.updated_at = this.deps.clock.now();
     const checkpoint: RunCheckpoint = {
       run_id: this.run.id,
-      owner: this.owner,
-      progress: { ...this.progress },
+      org_id: this.run.org_id,
+      lease_epoch: this.run.lease_epoch,
+      progress: { ...this.progress, step_passes: { ...this.progress.step_passes } },
       steps,
       events,
       wake_parent_run_id: wakeParent,
+      wait_began_at: this.progress.wait_event_type === null ? null : this.waitBeganAt,
     };
     const ok = await this.deps.checkpoints.submit(checkpoint);
     if (!ok) this.stop('lease_lost');
@@ -429,6 +494,7 @@ export class RunExecution {
       run_id: this.run.id,
       step_id: step.id,
       step_index: this.progress.step_index,
+      iteration: this.progress.iteration,
       attempt: this.progress.attempt,
       tool: step.tool,
       status,
@@ -443,4 +509,9 @@ export class RunExecution {
   private event(type: RunEventType, data: Record<string, unknown>, at: number): RunEventInput {
     return { run_id: this.run.id, type, data, at };
   }
+}
+
+/** Step executions a run has finished: every ended pass of every step. */
+function executedPasses(progress: RunProgress): number {
+  return Object.values(progress.step_passes).reduce((sum, passes) => sum + passes, 0);
 }

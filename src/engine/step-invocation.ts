@@ -21,10 +21,16 @@ export function stopError(reason: StopReason): ErrorInfo {
     : { code: 'RUN_TIMEOUT', message: 'the step was aborted because the run passed its timeout_ms' };
 }
 
+/** The key a step's side effects carry: the same for every attempt of one pass, new for each pass. */
+export function stepIdempotencyKey(runId: string, stepId: string, iteration: number): string {
+  return iteration <= 1 ? `${runId}:${stepId}` : `${runId}:${stepId}:${iteration}`;
+}
+
 export interface StepInvocation {
   run: RunRecord;
   step: StepDefinition;
   attempt: number;
+  iteration: number;
   /** Set when a suspended step runs again. */
   resume: { state: unknown; payload: unknown } | null;
   /** What templates may reference, secrets aside (they are decrypted here, only those referenced). */
@@ -65,7 +71,8 @@ export async function invokeStep(invocation: StepInvocation): Promise<StepResult
         org_id: run.org_id,
         workflow_id: run.workflow_id,
         attempt: invocation.attempt,
-        idempotency_key: `${run.id}:${step.id}`,
+        iteration: invocation.iteration,
+        idempotency_key: stepIdempotencyKey(run.id, step.id, invocation.iteration),
         signal,
         now: () => deps.clock.now(),
         settings: deps.toolSettings,

@@ -38,6 +38,8 @@ export class Worker {
   private heartbeat: NodeJS.Timeout | null = null;
   private unlisten: (() => Promise<void>) | null = null;
   private readonly executions = new Set<Promise<void>>();
+  /** Settles when the run's latest execution here ends: a re-claimed run's next one waits for it. */
+  private readonly settled = new Map<string, Promise<void>>();
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -86,9 +88,8 @@ export class Worker {
       await settled;
     }
     await this.checkpoints.drain();
-    const leftovers = [...this.active.keys()];
-    if (leftovers.length > 0)
-      await this.deps.store.releaseLeases(this.owner, leftovers, this.deps.clock.now());
+    const leftovers = [...this.active.values()].map((execution) => execution.lease);
+    if (leftovers.length > 0) await this.deps.store.releaseLeases(leftovers, this.deps.clock.now());
     if (this.heartbeat) clearInterval(this.heartbeat);
     await this.unlisten?.();
   }
@@ -105,8 +106,9 @@ export class Worker {
       const lookedAt = this.deps.clock.now();
       if (free > 0) {
         try {
+          const askedAt = performance.now();
           claimed = await this.deps.store.claimRunnableRuns(this.owner, free, this.config.leaseMs, lookedAt);
-          if (claimed.length > 0) await this.launch(claimed);
+          if (claimed.length > 0) await this.launch(claimed, askedAt + this.config.leaseMs);
         } catch (error) {
           this.deps.log('error', 'claiming runs failed; retrying after the poll interval', {
             error: String(error),
@@ -128,25 +130,34 @@ export class Worker {
     }
   }
 
-  private async launch(runs: RunRecord[]): Promise<void> {
+  /** @param leaseConfirmedUntil `performance.now()` before the claim was asked, plus the lease. */
+  private async launch(runs: RunRecord[], leaseConfirmedUntil: number): Promise<void> {
     const resumed = runs.filter((run) => run.step_index > 0 || run.current_step > 0).map((run) => run.id);
     const outputs =
       resumed.length > 0
         ? await this.deps.store.loadStepOutputs(resumed)
         : new Map<string, Record<string, unknown>>();
     for (const run of runs) {
-      // A starved heartbeat can let our own lease lapse and the claim hand the run back to
-      // us; the execution already holding it goes on, and a second one would run steps twice.
-      if (this.active.has(run.id)) continue;
-      const execution = new RunExecution(run, outputs.get(run.id) ?? {}, this.owner, {
-        ...this.deps,
-        checkpoints: this.checkpoints,
-        draining: () => !this.running,
-        concurrency: { store: this.deps.store, leaseMs: this.config.leaseMs },
-      });
+      const execution = new RunExecution(
+        run,
+        outputs.get(run.id) ?? {},
+        {
+          ...this.deps,
+          checkpoints: this.checkpoints,
+          draining: () => !this.running,
+          concurrency: { store: this.deps.store, leaseMs: this.config.leaseMs },
+        },
+        leaseConfirmedUntil,
+      );
+      // A starved heartbeat can let our own lease lapse and this claim hand the run back to
+      // us. The old execution is fenced off (its epoch is stale) and has stopped or is
+      // stopping at its lease's end; the new one starts once it has, so the run's steps
+      // never run twice at once.
+      this.active.get(run.id)?.stop('lease_lost');
+      const previous = this.settled.get(run.id) ?? Promise.resolve();
       this.active.set(run.id, execution);
-      const done = execution
-        .execute()
+      const done: Promise<void> = previous
+        .then(() => execution.execute())
         .catch((error: unknown) => {
           this.deps.log('error', 'a run execution failed unexpectedly; it resumes after its lease expires', {
             run_id: run.id,
@@ -155,28 +166,41 @@ export class Worker {
         })
         .finally(() => {
           // A run stopped for shutdown keeps its lease until stop() hands it back.
-          if (this.running || !isHeldForRelease(execution)) this.active.delete(run.id);
+          const current = this.active.get(run.id) === execution;
+          if (current && (this.running || !isHeldForRelease(execution))) this.active.delete(run.id);
+          if (this.settled.get(run.id) === done) this.settled.delete(run.id);
           this.executions.delete(done);
           this.signal();
         });
+      this.settled.set(run.id, done);
       this.executions.add(done);
     }
   }
 
+  /**
+   * Extends every lease this worker holds. A lease the store no longer has under the
+   * execution's epoch stops that execution; one that was renewed is confirmed until the
+   * moment the renewal was asked for plus the lease. A renewal that fails confirms
+   * nothing, so an execution whose renewals keep failing stops at its lease's end.
+   */
   private async renewLeases(): Promise<void> {
-    const ids = [...this.active.keys()];
-    if (ids.length === 0) return;
+    const executions = [...this.active.values()];
+    if (executions.length === 0) return;
     try {
       const now = this.deps.clock.now();
-      const renewed = await this.deps.store.renewLeases(this.owner, ids, this.config.leaseMs, now);
+      const askedAt = performance.now();
+      const renewed = await this.deps.store.renewLeases(
+        this.owner,
+        executions.map((execution) => execution.lease),
+        this.config.leaseMs,
+        now,
+      );
       const held = new Map(renewed.map((renewal) => [renewal.id, renewal]));
-      for (const id of ids) {
-        const execution = this.active.get(id);
-        const renewal = held.get(id);
-        if (!execution) continue;
+      for (const execution of executions) {
+        const renewal = held.get(execution.id);
         if (!renewal) execution.stop('lease_lost');
         else {
-          execution.leaseRenewed(now + this.config.leaseMs);
+          execution.leaseConfirmed(askedAt + this.config.leaseMs);
           if (renewal.cancel_requested) execution.stop('cancel');
         }
       }

@@ -54,12 +54,12 @@ export function runDeliveryStoreContract(options: DeliveryStoreContractOptions):
       return workflow;
     };
 
-    /** A run of `workflow` taken to `status` by a checkpoint of its lease holder; returns whether it applied. */
+    /** A run of `workflow` taken to `status` by a checkpoint of its lease holder (or of a stale claim); returns whether it applied. */
     const finishRun = async (
       workflow: WorkflowRecord,
       status: RunStatus,
       finishedAt: Millis = T0 + 50,
-      owner = 'worker-a',
+      leaseHeld = true,
     ): Promise<{ run: RunRecord; applied: boolean }> => {
       const fresh = makeRun(org.id, workflow.id);
       await store.insertRun({ run: fresh, event: makeEvent(fresh.id, 'run.created') });
@@ -68,7 +68,8 @@ export function runDeliveryStoreContract(options: DeliveryStoreContractOptions):
       const [applied] = await store.checkpointRuns([
         {
           run_id: run.id,
-          owner,
+          org_id: run.org_id,
+          lease_epoch: leaseHeld ? run.lease_epoch : run.lease_epoch - 1,
           progress: progressOf(run, {
             status,
             output: status === 'completed' ? { total: 42 } : null,
@@ -145,7 +146,7 @@ export function runDeliveryStoreContract(options: DeliveryStoreContractOptions):
 
       it('queues nothing for a checkpoint that does not end the run or whose lease was lost', async () => {
         const workflow = await addWorkflow({ callback_url: HOOK });
-        const { run: lost, applied } = await finishRun(workflow, 'completed', T0 + 50, 'worker-b');
+        const { run: lost, applied } = await finishRun(workflow, 'completed', T0 + 50, false);
         expect(applied).toBe(false);
         expect(await store.deliveries.listRunDeliveries(org.id, lost.id)).toEqual([]);
 

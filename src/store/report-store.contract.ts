@@ -180,7 +180,16 @@ export function runReportStoreContract(options: StoreContractOptions): void {
           updated_at: H0 + 350,
         });
         expect(
-          await store.checkpointRuns([{ run_id: run.id, owner: 'w1', progress, steps: [], events: [] }]),
+          await store.checkpointRuns([
+            {
+              run_id: run.id,
+              org_id: run.org_id,
+              lease_epoch: claimed!.lease_epoch,
+              progress,
+              steps: [],
+              events: [],
+            },
+          ]),
         ).toEqual([true]);
 
         const summary = await store.reports.summarizeRuns(org.id, workflow.id);

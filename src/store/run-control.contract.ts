@@ -89,7 +89,7 @@ export function runRunControlContract(options: StoreContractOptions): void {
           step_state: { wake_at: T0 + 3_600_000 },
           updated_at: T0 + 6,
         });
-        expect(await store.checkpointRuns([checkpoint(run, 'w1', { progress: parked })])).toEqual([true]);
+        expect(await store.checkpointRuns([checkpoint(run, { progress: parked })])).toEqual([true]);
         expect(await store.getRun(org.id, run.id)).toMatchObject({
           status: 'running',
           available_at: T0 + 6,
@@ -107,7 +107,7 @@ export function runRunControlContract(options: StoreContractOptions): void {
           available_at: T0 + 3_600_000,
           updated_at: T0 + 6,
         });
-        expect(await store.checkpointRuns([checkpoint(run, 'w1', { progress: parked })])).toEqual([true]);
+        expect(await store.checkpointRuns([checkpoint(run, { progress: parked })])).toEqual([true]);
         expect(await store.getRun(org.id, run.id)).toMatchObject({ available_at: T0 + 3_600_000 });
         expect(await store.claimRunnableRuns('w2', 10, LEASE_MS, T0 + 6)).toEqual([]);
       });

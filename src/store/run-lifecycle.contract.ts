@@ -61,11 +61,16 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
 
       it('does not claim a leased run again until its lease expires, then lets another owner take it', async () => {
         const run = await addRun();
-        await claimOnly(run, 'w1', T0);
+        const first = await claimOnly(run, 'w1', T0);
         expect(await store.claimRunnableRuns('w2', 10, LEASE_MS, T0 + LEASE_MS - 1)).toEqual([]);
         const taken = await claimOnly(run, 'w2', T0 + LEASE_MS + 1);
-        expect(taken).toMatchObject({ lease_owner: 'w2', status: 'running' });
-        expect(await store.checkpointRuns([checkpoint(taken, 'w1')])).toEqual([false]);
+        expect(taken).toMatchObject({
+          lease_owner: 'w2',
+          status: 'running',
+          lease_epoch: first.lease_epoch + 1,
+        });
+        expect(await store.checkpointRuns([checkpoint(first)])).toEqual([false]);
+        expect(await store.checkpointRuns([checkpoint(taken)])).toEqual([true]);
       });
 
       it('resumes a running run whose worker died', async () => {
@@ -122,7 +127,16 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
           makeEvent(run.id, 'step.completed', T0 + 2, { step_id: 'fetch' }),
         ];
         expect(
-          await store.checkpointRuns([{ run_id: run.id, owner: 'w1', progress, steps: [step], events }]),
+          await store.checkpointRuns([
+            {
+              run_id: run.id,
+              org_id: run.org_id,
+              lease_epoch: run.lease_epoch,
+              progress,
+              steps: [step],
+              events,
+            },
+          ]),
         ).toEqual([true]);
 
         expect(await store.getRun(org.id, run.id)).toEqual({ ...run, ...progress });
@@ -146,18 +160,21 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
           finished_at: T0 + 9,
           updated_at: T0 + 9,
         });
-        expect(await store.checkpointRuns([checkpoint(run, 'w1', { progress })])).toEqual([true]);
+        expect(await store.checkpointRuns([checkpoint(run, { progress })])).toEqual([true]);
         expect(await store.getRun(org.id, run.id)).toEqual({ ...run, ...progress });
         expect(await store.claimRunnableRuns('w2', 10, LEASE_MS, T0 + LEASE_MS * 10)).toEqual([]);
       });
 
-      it('refuses a checkpoint from a worker that does not hold the lease, writing nothing', async () => {
+      it('refuses a checkpoint from an earlier claim of the run, writing nothing', async () => {
         const run = await claimOnly(await addRun(), 'w1');
-        const refused = checkpoint(run, 'w2', {
-          progress: progressOf(run, { step_index: 1, updated_at: T0 + 3 }),
-          steps: [makeStep(run.id)],
-          events: [makeEvent(run.id, 'step.completed')],
-        });
+        const refused = checkpoint(
+          { ...run, lease_epoch: run.lease_epoch - 1 },
+          {
+            progress: progressOf(run, { step_index: 1, updated_at: T0 + 3 }),
+            steps: [makeStep(run.id)],
+            events: [makeEvent(run.id, 'step.completed')],
+          },
+        );
         expect(await store.checkpointRuns([refused])).toEqual([false]);
         expect(await store.getRun(org.id, run.id)).toEqual(run);
         expect(await store.listRunSteps(run.id)).toEqual([]);
@@ -166,10 +183,11 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
 
       it('applies each checkpoint of a batch on its own lease', async () => {
         const mine = await claimOnly(await addRun(), 'w1');
-        const lost = await claimOnly(await addRun(), 'w2');
+        const claimedAgain = await claimOnly(await addRun(), 'w1');
+        const lost = { ...claimedAgain, lease_epoch: claimedAgain.lease_epoch - 1 };
         const alsoMine = await claimOnly(await addRun(), 'w1');
         const batch = [mine, lost, alsoMine].map((run) =>
-          checkpoint(run, 'w1', {
+          checkpoint(run, {
             progress: progressOf(run, { step_index: 1, updated_at: T0 + 4 }),
             steps: [makeStep(run.id)],
           }),
@@ -192,7 +210,7 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
           updated_at: T0 + 7,
         });
         expect(
-          await store.checkpointRuns([checkpoint(child, 'w1', { progress, wake_parent_run_id: parent.id })]),
+          await store.checkpointRuns([checkpoint(child, { progress, wake_parent_run_id: parent.id })]),
         ).toEqual([true]);
         expect(await store.getRun(org.id, parent.id)).toMatchObject({
           available_at: T0 + 7,
@@ -204,9 +222,9 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
       it('does not wake a parent waiting on another run', async () => {
         const child = await claimOnly(await addRun(), 'w1');
         const parent = await waitingParent('run_other_child');
-        expect(
-          await store.checkpointRuns([checkpoint(child, 'w1', { wake_parent_run_id: parent.id })]),
-        ).toEqual([true]);
+        expect(await store.checkpointRuns([checkpoint(child, { wake_parent_run_id: parent.id })])).toEqual([
+          true,
+        ]);
         expect(await store.getRun(org.id, parent.id)).toEqual(parent);
       });
 
@@ -219,12 +237,8 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
           'step.retry_scheduled',
         ];
         const events = written.map((type, i) => makeEvent(run.id, type, T0 + 100 - i));
-        expect(await store.checkpointRuns([checkpoint(run, 'w1', { events: events.slice(0, 2) })])).toEqual([
-          true,
-        ]);
-        expect(await store.checkpointRuns([checkpoint(run, 'w1', { events: events.slice(2) })])).toEqual([
-          true,
-        ]);
+        expect(await store.checkpointRuns([checkpoint(run, { events: events.slice(0, 2) })])).toEqual([true]);
+        expect(await store.checkpointRuns([checkpoint(run, { events: events.slice(2) })])).toEqual([true]);
         const timeline = await store.listRunEvents(run.id);
         expect(timeline.map((e) => e.type)).toEqual(['run.created', ...written]);
         timeline.slice(1).forEach((event, i) => expect(event.seq).toBeGreaterThan(timeline[i]!.seq));
@@ -251,7 +265,7 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
           makeStep(run.id, { step_id: 'fetch', attempt: 3, status: 'failed', output: { ignored: true } }),
           makeStep(run.id, { step_id: 'maybe', status: 'skipped', output: null }),
         ];
-        expect(await store.checkpointRuns([checkpoint(run, 'w1', { steps })])).toEqual([true]);
+        expect(await store.checkpointRuns([checkpoint(run, { steps })])).toEqual([true]);
         const fresh = await addRun({ available_at: null });
 
         const outputs = await store.loadStepOutputs([run.id, fresh.id]);
@@ -269,7 +283,7 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
         });
 
         const now = T0 + LEASE_MS / 2;
-        const renewed = await store.renewLeases('w1', [kept.id, cancelling.id, lost.id], LEASE_MS, now);
+        const renewed = await store.renewLeases('w1', [kept, cancelling, lost], LEASE_MS, now);
         expect(byId(renewed)).toEqual(
           byId([
             { id: kept.id, cancel_requested: false },
@@ -288,11 +302,11 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
       it('releases leases so another worker can claim the runs at once, progress unchanged', async () => {
         const run = await claimOnly(await addRun(), 'w1');
         const moved = progressOf(run, { step_index: 1, current_step: 1, updated_at: T0 + 2 });
-        await store.checkpointRuns([checkpoint(run, 'w1', { progress: moved })]);
-        await store.releaseLeases('w2', [run.id], T0 + 3);
+        await store.checkpointRuns([checkpoint(run, { progress: moved })]);
+        await store.releaseLeases([{ id: run.id, lease_epoch: run.lease_epoch - 1 }], T0 + 3);
         expect(await store.getRun(org.id, run.id)).toMatchObject({ lease_owner: 'w1' });
 
-        await store.releaseLeases('w1', [run.id], T0 + 3);
+        await store.releaseLeases([run], T0 + 3);
         expect(await store.getRun(org.id, run.id)).toMatchObject({
           status: 'running',
           step_index: 1,

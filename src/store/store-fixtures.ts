@@ -108,6 +108,8 @@ export const makeRun = (
   current_step: 0,
   total_steps: 2,
   attempt: 1,
+  iteration: 1,
+  step_passes: {},
   step_state: null,
   resume_payload: null,
   available_at: T0,
@@ -123,6 +125,7 @@ export const makeRun = (
   trigger: { type: 'api', key_id: 'key_1' },
   credits_reserved: 3,
   credits_consumed: 0,
+  lease_epoch: 0,
   deadline_at: null,
   created_at: T0,
   started_at: null,
@@ -137,6 +140,7 @@ export const makeStep = (runId: string, overrides: Partial<RunStepRecord> = {}):
   run_id: runId,
   step_id: 'fetch',
   step_index: 0,
+  iteration: 1,
   attempt: 1,
   tool: 'http',
   status: 'completed',
@@ -166,8 +170,9 @@ export function progressOf(run: RunRecord, changes: Partial<RunProgress> = {}): 
   const { status, step_index, current_step, attempt, step_state, resume_payload, available_at, lease_owner } =
     run;
   const { lease_expires_at, wait_event_type, wait_match, wait_run_id, has_failed_steps, output, error } = run;
-  const { started_at, finished_at, deadline_at, updated_at } = run;
+  const { started_at, finished_at, deadline_at, updated_at, iteration, step_passes } = run;
   return {
+    ...{ iteration, step_passes },
     ...{ status, step_index, current_step, attempt, step_state, resume_payload, available_at, lease_owner },
     ...{ lease_expires_at, wait_event_type, wait_match, wait_run_id, has_failed_steps, output, error },
     ...{ started_at, finished_at, deadline_at, updated_at },
@@ -214,14 +219,11 @@ export const byId = <T extends { id: string }>(rows: T[]): T[] =>
 /** The sorted ids of `rows`. */
 export const ids = (rows: { id: string }[]): string[] => rows.map((row) => row.id).sort();
 
-/** A checkpoint of `run` by `owner` that changes nothing but updated_at, with changes. */
-export const checkpoint = (
-  run: RunRecord,
-  owner: string,
-  changes: Partial<RunCheckpoint> = {},
-): RunCheckpoint => ({
+/** A checkpoint of `run` under the lease it was claimed with that changes nothing but updated_at, with changes. */
+export const checkpoint = (run: RunRecord, changes: Partial<RunCheckpoint> = {}): RunCheckpoint => ({
   run_id: run.id,
-  owner,
+  org_id: run.org_id,
+  lease_epoch: run.lease_epoch,
   progress: progressOf(run, { updated_at: T0 + 10 }),
   steps: [],
   events: [],

@@ -22,16 +22,38 @@ import type { InstanceStore } from './instance-store.js';
 import type { ReportStore } from './report-store.js';
 import type { ScheduleStore } from './schedule-store.js';
 
-/** One engine commit for one run: its new progress, the step attempts it finished, its timeline. */
+/**
+ * One engine commit for one run: its new progress, the step attempts it finished, its timeline.
+ *
+ * A checkpoint never writes lease columns except to clear them: `progress.lease_owner`
+ * null releases the lease (the run parks until `progress.available_at`, or ends); any other
+ * value leaves the lease and `available_at` as the claim and renewals set them.
+ */
 export interface RunCheckpoint {
   run_id: string;
-  /** The lease holder writing; the write is refused (returns false) when the lease was lost. */
-  owner: string;
+  org_id: string;
+  /**
+   * The fencing token of the claim this execution holds: the write lands (returns true)
+   * only while the run's `lease_epoch` still equals it and its lease was not cleared.
+   */
+  lease_epoch: number;
   progress: RunProgress;
   steps: RunStepRecord[];
   events: RunEventInput[];
   /** A parent waiting on this run (sub-workflow) is made claimable at `progress.updated_at`. */
   wake_parent_run_id?: string | null;
+  /**
+   * For a checkpoint that parks on `wait_event_type`: when the wait began. Events of the
+   * org stored since then are matched in the same transaction, so one published while the
+   * run was on its way to being parked resumes it instead of being lost.
+   */
+  wait_began_at?: Millis | null;
+}
+
+/** A lease an execution holds: the run and the epoch its claim issued. */
+export interface HeldLease {
+  id: string;
+  lease_epoch: number;
 }
 
 export interface NewRun {
@@ -93,6 +115,15 @@ export interface LeaseRenewal {
   cancel_requested: boolean;
 }
 
+/**
+ * Whose clock decides lease expiry, claims, cancels, wake-ups, throttle windows and
+ * schedule slots. `database`: PostgreSQL's `clock_timestamp()`, so processes with skewed
+ * clocks still agree (the `now` callers pass is ignored for those decisions). `caller`:
+ * the `now` each call passes, for SQLite (one process owns the file) and for tests that
+ * move a clock by hand.
+ */
+export type TimeSource = 'database' | 'caller';
+
 /** Wake-up signals between processes: NOTIFY on PostgreSQL, an in-process emitter on SQLite. */
 export interface StoreSignals {
   /** New or newly woken runs may be claimable. */
@@ -114,6 +145,9 @@ export interface StoreSignals {
  */
 export interface Store {
   readonly backend: 'sqlite' | 'postgres';
+  readonly timeSource: TimeSource;
+  /** The database server's clock now, in epoch ms (the process clock on SQLite). */
+  readDatabaseClock(): Promise<Millis>;
   /** Cron and one-off schedules. */
   readonly schedules: ScheduleStore;
   /** Callback deliveries. */
@@ -193,15 +227,20 @@ export interface Store {
   /**
    * Leases up to `limit` runs that are pending or running with `available_at <= now`
    * (never-claimed, woken, or whose lease expired), oldest `available_at` first. A
-   * pending run becomes running. Sets `lease_owner`, `lease_expires_at = available_at = now + leaseMs`.
+   * pending run becomes running. Sets `lease_owner`, `lease_expires_at = available_at = now + leaseMs`
+   * and bumps `lease_epoch`, which fences every later write of the claim.
    */
   claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): Promise<RunRecord[]>;
-  /** The output of the latest completed attempt of each step, per run. */
+  /** The output of the latest completed attempt (latest iteration) of each step, per run. */
   loadStepOutputs(runIds: string[]): Promise<Map<string, Record<string, unknown>>>;
-  /** Extends the leases `owner` still holds; runs missing from the answer were lost. */
-  renewLeases(owner: string, runIds: string[], leaseMs: number, now: Millis): Promise<LeaseRenewal[]>;
+  /** Extends the leases still held under their epoch; runs missing from the answer were lost. */
+  renewLeases(owner: string, leases: HeldLease[], leaseMs: number, now: Millis): Promise<LeaseRenewal[]>;
   /**
-   * Applies many checkpoints in one transaction (group commit). `result[i]` is false when checkpoint i lost its lease.
+   * Applies many checkpoints in one transaction (group commit). `result[i]` is false when
+   * checkpoint i lost its lease (another claim bumped the epoch, or the lease was cleared).
+   * A checkpoint that parks on an event wait first matches events stored since
+   * `wait_began_at`; one that parks on a child run that already ended is made claimable at
+   * once; either resumes the run instead of parking it (with a `run.woke` event).
    * A run that becomes final with `credits_reserved > 0` gets its `consume` (completed,
    * partial_complete: amount 0, `credits_consumed` set) or `release` (+reserved) entry here.
    * A checkpoint that parks a run (no lease, not final) whose `cancel_requested` is set
@@ -209,8 +248,8 @@ export interface Store {
    * arrived while the worker was parking it is carried out by the next claim.
    */
   checkpointRuns(checkpoints: RunCheckpoint[]): Promise<boolean[]>;
-  /** Hands runs back unchanged but claimable at `now` (graceful shutdown). */
-  releaseLeases(owner: string, runIds: string[], now: Millis): Promise<void>;
+  /** Hands runs back unchanged but claimable at `now` (graceful shutdown), if still held under their epoch. */
+  releaseLeases(leases: HeldLease[], now: Millis): Promise<void>;
   /** The earliest `available_at` after `now` of any runnable run, for a precise wake-up timer. */
   nextAvailableAt(now: Millis): Promise<Millis | null>;
 
@@ -228,13 +267,20 @@ export interface Store {
     events: { cancelled: RunEventInput; requested: RunEventInput },
   ): Promise<{ run: RunRecord; immediate: boolean } | null>;
 
+  /**
+   * Records an incoming event. Ordered against parking checkpoints of the same org and type
+   * (on PostgreSQL by a transaction-scoped advisory lock): a run parking concurrently either
+   * sees this event, or is parked before `listRunsWaitingForEvent` is asked.
+   */
   insertEvent(event: EventRecord): Promise<void>;
   /** Runs of the org suspended in `wait_for_event` on this event type. */
   listRunsWaitingForEvent(orgId: string, eventType: string): Promise<RunRecord[]>;
   /**
-   * Wakes one run waiting on `eventType` with `payload`, if it is still waiting on it:
-   * clears the wait, sets `resume_payload` and `available_at = now`, writes `event`.
-   * @returns false when the run no longer waits (another delivery or its timeout won).
+   * Wakes one parked run waiting on `eventType` with `payload`, if it is still waiting on it
+   * and no live lease holds it: clears the wait (and an expired lease, fencing its holder),
+   * sets `resume_payload` and `available_at = now`, writes `event`. A run a worker holds is
+   * left alone: if it parks on the same wait again, its park matches the stored event.
+   * @returns false when the run no longer waits (another delivery or its timeout won) or is held.
    */
   resumeWaitingRun(
     runId: string,

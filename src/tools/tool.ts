@@ -1,9 +1,13 @@
 import type { z } from 'zod';
 import type { Millis } from '../domain/model.js';
 
-/** What a suspended step waits for besides its timer. */
+/**
+ * What a suspended step waits for besides its timer. An event wait matches events stored
+ * since `since` (when the wait began), so one that arrives before the run is parked counts.
+ */
 export type WaitTarget =
-  { kind: 'event'; event_type: string; match: Record<string, unknown> } | { kind: 'run'; run_id: string };
+  | { kind: 'event'; event_type: string; match: Record<string, unknown>; since: Millis | null }
+  | { kind: 'run'; run_id: string };
 
 /**
  * How a tool's execution ended. `done` commits the output; `suspend` parks the run
@@ -42,7 +46,12 @@ export interface ToolContext {
   org_id: string;
   workflow_id: string;
   attempt: number;
-  /** `<run id>:<step id>`: stable across attempts and crashes. */
+  /** The pass through this step (1 = first; a loop back to it adds one). */
+  iteration: number;
+  /**
+   * `<run id>:<step id>` on the first pass, `<run id>:<step id>:<iteration>` on later ones:
+   * stable across attempts and crashes, new for each pass of a loop.
+   */
   idempotency_key: string;
   /** Aborted on step timeout, run timeout, cancel and shutdown. */
   signal: AbortSignal;

@@ -34,18 +34,18 @@ describe('wait_for_event tool', () => {
   it('suspends on its event with a deadline timer', async () => {
     expect(await runTool(waitForEventTool, params, createToolContext({ now: NOW }))).toEqual({
       kind: 'suspend',
-      state: { deadline },
+      state: { deadline, began_at: NOW },
       wake_at: deadline,
-      wait: { kind: 'event', event_type: 'order.paid', match: { 'order.id': 42 } },
+      wait: { kind: 'event', event_type: 'order.paid', match: { 'order.id': 42 }, since: NOW },
     });
   });
 
   it('waits without a timer when no timeout is given', async () => {
     expect(await runTool(waitForEventTool, { event_type: 'ping' }, createToolContext({ now: NOW }))).toEqual({
       kind: 'suspend',
-      state: { deadline: null },
+      state: { deadline: null, began_at: NOW },
       wake_at: null,
-      wait: { kind: 'event', event_type: 'ping', match: {} },
+      wait: { kind: 'event', event_type: 'ping', match: {}, since: NOW },
     });
   });
 

@@ -23,6 +23,8 @@ export type WaitForEventParams = z.infer<typeof waitForEventParamsSchema>;
 
 interface WaitState {
   deadline: Millis | null;
+  /** When the wait began: events stored since then match (absent in waits parked before it was kept). */
+  began_at?: Millis;
 }
 
 /**
@@ -48,24 +50,25 @@ export const waitForEventTool: StepTool<WaitForEventParams> = {
   params: waitForEventParamsSchema,
   async execute(params, ctx) {
     const match = params.match ?? {};
-    const park = (deadline: Millis | null): ToolOutcome => ({
+    const park = (deadline: Millis | null, beganAt: Millis | undefined): ToolOutcome => ({
       kind: 'suspend',
-      state: { deadline } satisfies WaitState,
+      state: { deadline, began_at: beganAt } satisfies WaitState,
       wake_at: deadline,
-      wait: { kind: 'event', event_type: params.event_type, match },
+      wait: { kind: 'event', event_type: params.event_type, match, since: beganAt ?? null },
     });
     if (!ctx.resume) {
       const timeout =
         params.timeout_ms ?? (params.timeout === undefined ? undefined : parseDuration(params.timeout)!);
-      return park(timeout === undefined ? null : ctx.now() + timeout);
+      const beganAt = ctx.now();
+      return park(timeout === undefined ? null : beganAt + timeout, beganAt);
     }
-    const { deadline } = ctx.resume.state as WaitState;
+    const { deadline, began_at: beganAt } = ctx.resume.state as WaitState;
     const { payload } = ctx.resume;
     if (payload !== null && payload !== undefined) {
       return { kind: 'done', output: { received: true, event: payload, timed_out: false } };
     }
     // Woken with neither an event nor a timer to have fired: keep waiting.
-    if (deadline === null) return park(null);
+    if (deadline === null || ctx.now() < deadline) return park(deadline, beganAt);
     if (params.on_timeout === 'fail') {
       const waited = params.timeout ?? `${params.timeout_ms} ms`;
       const matching = Object.keys(match).length > 0 ? ` matching ${JSON.stringify(match)}` : '';

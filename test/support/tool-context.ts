@@ -98,6 +98,7 @@ export function createToolContext(options: ToolContextOptions = {}): TestToolCon
     org_id: 'org_test',
     workflow_id: 'wf_test',
     attempt: options.attempt ?? 1,
+    iteration: 1,
     idempotency_key: `${run_id}:${step_id}`,
     signal: controller.signal,
     now: () => now,

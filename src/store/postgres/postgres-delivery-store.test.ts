@@ -20,7 +20,7 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
     createStore: async () => {
       shared ??= await createTestDatabase();
       await shared.reset();
-      return PostgresStore.connect({ connectionString: shared.url, poolSize: 3 });
+      return PostgresStore.connect({ connectionString: shared.url, poolSize: 3, timeSource: 'caller' });
     },
   });
 });

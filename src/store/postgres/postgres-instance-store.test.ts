@@ -21,7 +21,7 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
       database ??= await createTestDatabase();
       await database.reset();
       // A small pool: several test files share one server's connections.
-      return PostgresStore.connect({ connectionString: database.url, poolSize: 3 });
+      return PostgresStore.connect({ connectionString: database.url, poolSize: 3, timeSource: 'caller' });
     },
   });
 });

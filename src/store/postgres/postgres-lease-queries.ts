@@ -1,9 +1,13 @@
 import type pg from 'pg';
-import type { Millis, RunRecord } from '../../domain/model.js';
-import type { LeaseRenewal, RunCheckpoint } from '../store.js';
+import type { EventRecord, Millis, RunRecord } from '../../domain/model.js';
+import { isFinalStatus } from '../../domain/run-state.js';
+import { coordinationKeys, firstMatch, parkedWait, resumedByEndedChild, resumedByEvent } from '../parking.js';
+import type { HeldLease, LeaseRenewal, RunCheckpoint } from '../store.js';
 import {
   columnList,
   fromRow,
+  lockNames,
+  nowOr,
   PROGRESS_COLUMN_TYPES,
   type Queryable,
   RUN_COLUMNS,
@@ -17,16 +21,17 @@ import { runCreditsSettleSql } from './postgres-limit-queries.js';
 export const RUNS_CHANNEL = 'stepwise_runs';
 
 /**
- * The claim statement; parameters: owner, limit, now, lease ms. The subquery's WHERE and
- * ORDER BY match `runs_claim_idx` exactly, so the scan starts at the oldest runnable run
- * and stops after `limit` rows, however many runs have finished.
+ * The claim statement; parameters: owner, limit, now (null: the database's clock), lease ms.
+ * The subquery's WHERE and ORDER BY match `runs_claim_idx` exactly, so the scan starts at
+ * the oldest runnable run and stops after `limit` rows, however many runs have finished.
+ * Each claim bumps `lease_epoch`, the token that fences the claim's later writes.
  */
 export const CLAIM_RUNS_SQL = `
-UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $3::bigint + $4::bigint,
-  available_at = $3::bigint + $4::bigint
+UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = ${nowOr('$3')} + $4::bigint,
+  available_at = ${nowOr('$3')} + $4::bigint, lease_epoch = runs.lease_epoch + 1
 FROM (
   SELECT id, available_at FROM runs
-  WHERE status IN ('pending', 'running') AND available_at IS NOT NULL AND available_at <= $3
+  WHERE status IN ('pending', 'running') AND available_at IS NOT NULL AND available_at <= ${nowOr('$3')}
   ORDER BY available_at
   LIMIT $2
   FOR UPDATE SKIP LOCKED
@@ -40,7 +45,7 @@ export async function claimRunnableRuns(
   owner: string,
   limit: number,
   leaseMs: number,
-  now: Millis,
+  now: Millis | null,
 ): Promise<RunRecord[]> {
   const { rows } = await db.query({
     name: 'stepwise_claim_runs',
@@ -52,41 +57,39 @@ export async function claimRunnableRuns(
   return rows.map(fromRow.run);
 }
 
-/** Extends the leases `owner` still holds; a run missing from the answer was lost. */
+/** Extends the leases still held under their epochs; a run missing from the answer was lost. */
 export async function renewLeases(
   db: Queryable,
   owner: string,
-  runIds: string[],
+  leases: HeldLease[],
   leaseMs: number,
-  now: Millis,
+  now: Millis | null,
 ): Promise<LeaseRenewal[]> {
-  if (runIds.length === 0) return [];
+  if (leases.length === 0) return [];
   const { rows } = await db.query<LeaseRenewal>({
     name: 'stepwise_renew_leases',
-    text: `UPDATE runs SET lease_expires_at = $3::bigint + $4::bigint, available_at = $3::bigint + $4::bigint
-      WHERE id = ANY($2::text[]) AND lease_owner = $1 AND status IN ('pending', 'running')
-      RETURNING id, cancel_requested`,
-    values: [owner, runIds, now, leaseMs],
+    text: `UPDATE runs SET lease_expires_at = ${nowOr('$4')} + $5::bigint, available_at = ${nowOr('$4')} + $5::bigint
+      FROM unnest($2::text[], $3::bigint[]) AS held(id, epoch)
+      WHERE runs.id = held.id AND runs.lease_epoch = held.epoch AND runs.lease_owner = $1
+        AND runs.status IN ('pending', 'running')
+      RETURNING runs.id, runs.cancel_requested`,
+    values: [owner, leases.map((l) => l.id), leases.map((l) => l.lease_epoch), now, leaseMs],
   });
   return rows;
 }
 
 /** Hands runs back claimable at `now`, and wakes the workers when any was released. */
-export async function releaseLeases(
-  db: Queryable,
-  owner: string,
-  runIds: string[],
-  now: Millis,
-): Promise<void> {
-  if (runIds.length === 0) return;
+export async function releaseLeases(db: Queryable, leases: HeldLease[], now: Millis | null): Promise<void> {
+  if (leases.length === 0) return;
   await db.query(
     `WITH released AS (
-      UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, available_at = $3
-      WHERE id = ANY($2::text[]) AND lease_owner = $1
-      RETURNING id
+      UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, available_at = ${nowOr('$3')}
+      FROM unnest($1::text[], $2::bigint[]) AS held(id, epoch)
+      WHERE runs.id = held.id AND runs.lease_epoch = held.epoch AND runs.lease_owner IS NOT NULL
+      RETURNING runs.id
     )
     SELECT pg_notify('${RUNS_CHANNEL}', '') FROM released LIMIT 1`,
-    [owner, runIds, now],
+    [leases.map((l) => l.id), leases.map((l) => l.lease_epoch), now],
   );
 }
 
@@ -110,7 +113,7 @@ export async function loadStepOutputs(
   const { rows } = await db.query<{ run_id: string; step_id: string; output: unknown }>(
     `SELECT DISTINCT ON (run_id, step_id) run_id, step_id, output FROM run_steps
       WHERE run_id = ANY($1::text[]) AND status = 'completed'
-      ORDER BY run_id, step_id, attempt DESC`,
+      ORDER BY run_id, step_id, iteration DESC, attempt DESC`,
     [runIds],
   );
   for (const row of rows) {
@@ -120,13 +123,21 @@ export async function loadStepOutputs(
   return outputs;
 }
 
-// A cancel requested while the worker was parking the run (a delay, an event wait) reached
-// an execution that had already finished with it: the run is made claimable at once
-// instead, so a worker claims it, sees the request and cancels it.
-const PARKED_AVAILABLE_AT = `CASE WHEN runs.cancel_requested AND v.lease_owner IS NULL
-    AND v.status IN ('pending', 'running') THEN v.updated_at ELSE v.available_at END`;
+// A checkpoint writes the lease columns only to clear them (it parks or ends the run): a
+// lease and its `available_at` are the claim's and the renewals' to set. A cancel requested
+// while the worker was parking the run (a delay, an event wait) reached an execution that
+// had already finished with it: the run is made claimable at once instead, so a worker
+// claims it, sees the request and cancels it.
+const LEASE_SET = `lease_owner = CASE WHEN v.lease_owner IS NULL THEN NULL ELSE runs.lease_owner END,
+  lease_expires_at = CASE WHEN v.lease_owner IS NULL THEN NULL ELSE runs.lease_expires_at END,
+  available_at = CASE WHEN v.lease_owner IS NOT NULL THEN runs.available_at
+    WHEN runs.cancel_requested AND v.status IN ('pending', 'running') THEN v.updated_at
+    ELSE v.available_at END`;
+const LEASE_COLUMNS = new Set(['lease_owner', 'lease_expires_at', 'available_at']);
 const PROGRESS_SET = Object.keys(PROGRESS_COLUMN_TYPES)
-  .map((column) => `${column} = ${column === 'available_at' ? PARKED_AVAILABLE_AT : `v.${column}`}`)
+  .filter((column) => !LEASE_COLUMNS.has(column))
+  .map((column) => `${column} = v.${column}`)
+  .concat(LEASE_SET)
   .join(', ');
 const PROGRESS_TYPES = Object.entries(PROGRESS_COLUMN_TYPES)
   .map(([column, type]) => `${column} ${type}`)
@@ -139,22 +150,24 @@ const PROGRESS_TYPES = Object.entries(PROGRESS_COLUMN_TYPES)
 // (see runCallbacksInsertSql, runCreditsSettleSql), and dispatchers are notified of them.
 // Workers are notified when a parent wakes, and when a run leaves its worker still
 // runnable (a retry or a delay), so every worker re-arms its wake-up timer.
-// The owner test is IS NOT DISTINCT FROM so the planner cannot join on it: a batch has
-// one owner, and a merge join on that key compared every run with every other (n²).
+// The epoch test is IS NOT DISTINCT FROM so the planner cannot join on it: most runs of a
+// batch share an epoch, and a merge join on such a key compared every run with every other (n²).
 const CHECKPOINT_SQL = `
 WITH progress AS (
   UPDATE runs SET ${PROGRESS_SET}, credits_consumed = CASE WHEN v.status IN ('completed', 'partial_complete')
     THEN runs.credits_reserved ELSE runs.credits_consumed END
-  FROM jsonb_to_recordset($1::jsonb) AS v(id text, owner text, ${PROGRESS_TYPES})
-  WHERE runs.id = v.id AND runs.lease_owner IS NOT DISTINCT FROM v.owner
+  FROM jsonb_to_recordset($1::jsonb) AS v(id text, lease_epoch bigint, ${PROGRESS_TYPES})
+  WHERE runs.id = v.id AND runs.lease_epoch IS NOT DISTINCT FROM v.lease_epoch AND runs.lease_owner IS NOT NULL
   RETURNING runs.id, runs.status, runs.available_at, runs.lease_owner, runs.org_id, runs.workflow_id,
     runs.finished_at, runs.updated_at, runs.credits_reserved
 ), steps AS (
-  INSERT INTO run_steps (id, run_id, step_id, step_index, attempt, tool, status, input, output, error, started_at, finished_at)
-  SELECT s.id, s.run_id, s.step_id, s.step_index, s.attempt, s.tool, s.status, COALESCE(s.input, 'null'::jsonb),
-    s.output, s.error, s.started_at, s.finished_at
+  INSERT INTO run_steps (id, run_id, step_id, step_index, iteration, attempt, tool, status, input, output, error,
+    started_at, finished_at)
+  SELECT s.id, s.run_id, s.step_id, s.step_index, s.iteration, s.attempt, s.tool, s.status,
+    COALESCE(s.input, 'null'::jsonb), s.output, s.error, s.started_at, s.finished_at
   FROM jsonb_to_recordset($2::jsonb) AS s(cp text, id text, run_id text, step_id text, step_index integer,
-    attempt integer, tool text, status text, input jsonb, output jsonb, error jsonb, started_at bigint, finished_at bigint)
+    iteration integer, attempt integer, tool text, status text, input jsonb, output jsonb, error jsonb,
+    started_at bigint, finished_at bigint)
   WHERE s.cp IN (SELECT id FROM progress)
   ON CONFLICT (id) DO NOTHING
 ), events AS (
@@ -186,23 +199,54 @@ SELECT ARRAY(SELECT id FROM progress) AS ids, (SELECT count(*) FROM wake) AS not
   (SELECT notified FROM callbacks_wake) AS notified_deliveries`;
 
 /**
- * Applies checkpoints as one group commit. The usual batch (each run once) is a single
- * statement; when a run appears more than once, its checkpoints apply in order, one
- * statement per repetition, inside one transaction.
+ * Applies checkpoints as one group commit. The usual batch (each run once, none parking on
+ * a wait) is a single statement. A batch that parks runs on an event or a child run, or ends
+ * a child whose parent may wait, runs in a transaction that first takes the advisory locks
+ * of those waits (see `coordinationKeys`), so what could wake a parking run is either seen
+ * by the park or sees the parked run. When a run appears more than once, its checkpoints
+ * apply in order, one statement per repetition.
  * @returns for each checkpoint, whether its lease still held.
  */
 export async function checkpointRuns(pool: pg.Pool, checkpoints: RunCheckpoint[]): Promise<boolean[]> {
   if (checkpoints.length === 0) return [];
-  const rounds = splitRounds(checkpoints);
+  const keys = coordinationKeys(checkpoints);
   const applied = new Map<RunCheckpoint, boolean>();
   const run = async (target: Queryable) => {
-    for (const round of rounds) {
-      const ids = await applyRound(target, round);
+    if (keys.length > 0) await lockNames(target, keys);
+    for (const round of splitRounds(checkpoints)) {
+      const settled = await Promise.all(round.map((checkpoint) => settleParkedWait(target, checkpoint)));
+      const ids = await applyRound(target, settled);
       for (const checkpoint of round) applied.set(checkpoint, ids.has(checkpoint.run_id));
     }
   };
-  await (rounds.length === 1 ? run(pool) : withTransaction(pool, run));
+  const single = keys.length === 0 && splitRounds(checkpoints).length === 1;
+  await (single ? run(pool) : withTransaction(pool, run));
   return checkpoints.map((checkpoint) => applied.get(checkpoint) ?? false);
+}
+
+/**
+ * A parking checkpoint, resumed instead when what it waits for already happened: an event
+ * of its org and type stored since the wait began that matches, or its child run ended.
+ */
+async function settleParkedWait(db: Queryable, checkpoint: RunCheckpoint): Promise<RunCheckpoint> {
+  const wait = parkedWait(checkpoint);
+  if (wait === null) return checkpoint;
+  if (wait.kind === 'run') {
+    const { rows } = await db.query<{ status: string }>('SELECT status FROM runs WHERE id = $1', [
+      wait.run_id,
+    ]);
+    const status = rows[0]?.status;
+    return status !== undefined && isFinalStatus(status as RunRecord['status'])
+      ? resumedByEndedChild(checkpoint)
+      : checkpoint;
+  }
+  const { rows } = await db.query<EventRecord>(
+    `SELECT id, org_id, type, data, created_at FROM events
+      WHERE org_id = $1 AND type = $2 AND created_at >= $3 ORDER BY created_at, id`,
+    [wait.org_id, wait.event_type, wait.since],
+  );
+  const event = firstMatch(wait, rows);
+  return event ? resumedByEvent(checkpoint, event) : checkpoint;
 }
 
 /** Groups checkpoints so no run appears twice in a group; the n-th checkpoint of a run goes to group n. */
@@ -218,7 +262,7 @@ function splitRounds(checkpoints: RunCheckpoint[]): RunCheckpoint[][] {
 }
 
 async function applyRound(db: Queryable, checkpoints: RunCheckpoint[]): Promise<Set<string>> {
-  const progress = checkpoints.map((c) => ({ ...c.progress, id: c.run_id, owner: c.owner }));
+  const progress = checkpoints.map((c) => ({ ...c.progress, id: c.run_id, lease_epoch: c.lease_epoch }));
   const steps = checkpoints.flatMap((c) => c.steps.map((step) => ({ ...step, cp: c.run_id })));
   const events = checkpoints.flatMap((c) => c.events.map((event) => ({ ...event, cp: c.run_id })));
   const wakes = checkpoints.flatMap((c) =>

@@ -21,7 +21,7 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
       database ??= await createTestDatabase();
       await database.reset();
       // Several connections, so concurrent renewals really race in separate transactions.
-      return PostgresStore.connect({ connectionString: database.url, poolSize: 6 });
+      return PostgresStore.connect({ connectionString: database.url, poolSize: 6, timeSource: 'caller' });
     },
   });
 });

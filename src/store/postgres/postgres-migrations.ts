@@ -302,6 +302,16 @@ CREATE INDEX marketplace_featured_idx ON marketplace_listings (install_count DES
 CREATE INDEX marketplace_newest_idx ON marketplace_listings (published_at DESC, position, id) WHERE NOT hidden;
 `,
   },
+  {
+    version: 2,
+    name: 'lease epochs and step iterations',
+    sql: `
+ALTER TABLE runs ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN iteration INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE runs ADD COLUMN step_passes JSONB NOT NULL DEFAULT '{}';
+ALTER TABLE run_steps ADD COLUMN iteration INTEGER NOT NULL DEFAULT 1;
+`,
+  },
 ];
 
 /**

@@ -26,7 +26,11 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
     name: 'postgres',
     createStore: async () =>
       // A small pool: several test files share one server's connections.
-      PostgresStore.connect({ connectionString: (await emptyDatabase()).url, poolSize: 3 }),
+      PostgresStore.connect({
+        connectionString: (await emptyDatabase()).url,
+        poolSize: 3,
+        timeSource: 'caller',
+      }),
   });
 
   it('reads a day of one org’s runs through the index of its scope, among 50,000 runs of 50 orgs', async () => {

@@ -66,6 +66,8 @@ export const PROGRESS_COLUMN_TYPES = {
   step_index: 'integer',
   current_step: 'integer',
   attempt: 'integer',
+  iteration: 'integer',
+  step_passes: 'jsonb',
   step_state: 'jsonb',
   resume_payload: 'jsonb',
   available_at: 'bigint',
@@ -99,6 +101,7 @@ export const RUN_COLUMNS = allColumns<RunRecord>()([
   'credits_reserved',
   'credits_consumed',
   'created_at',
+  'lease_epoch',
   ...(Object.keys(PROGRESS_COLUMN_TYPES) as (keyof RunProgress)[]),
 ]);
 
@@ -107,6 +110,7 @@ const STEP_COLUMNS = allColumns<RunStepRecord>()([
   'run_id',
   'step_id',
   'step_index',
+  'iteration',
   'attempt',
   'tool',
   'status',
@@ -154,6 +158,30 @@ export function toJson(value: unknown): string {
 export function toParam(column: string, value: unknown): unknown {
   if (!JSON_COLUMNS.has(column)) return value ?? null;
   return NULLABLE_JSON_COLUMNS.has(column) && (value === null || value === undefined) ? null : toJson(value);
+}
+
+/** Epoch milliseconds on the database server's clock, read when the statement needs it. */
+export const DATABASE_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
+/**
+ * The instant a statement decides with: parameter `param`, or the database's clock when
+ * the store passed null for it (`timeSource: 'database'`).
+ */
+export const nowOr = (param: string): string => `COALESCE(${param}::bigint, ${DATABASE_NOW_MS})`;
+
+/**
+ * Takes transaction-scoped advisory locks named by `names`, in the order of their hashes,
+ * so two transactions that need some of the same ones never wait for each other in a cycle.
+ */
+export async function lockNames(db: Queryable, names: string[]): Promise<void> {
+  await db.query(
+    `SELECT count(*) FROM (
+      SELECT pg_advisory_xact_lock(h) FROM (
+        SELECT DISTINCT hashtextextended(name, 0) AS h FROM unnest($1::text[]) AS name ORDER BY 1
+      ) AS ordered
+    ) AS locked`,
+    [names],
+  );
 }
 
 /** `$1, $2, …, $count`. */

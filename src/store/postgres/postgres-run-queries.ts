@@ -10,8 +10,11 @@ import type {
 import { isFinalStatus } from '../../domain/run-state.js';
 import type { NewRun, RunAdmission, RunListFilter } from '../store.js';
 import { RUNS_CHANNEL } from './postgres-lease-queries.js';
+import { childWaitKey, eventWaitKey } from '../parking.js';
 import {
   fromRow,
+  lockNames,
+  nowOr,
   placeholders,
   type Queryable,
   RUN_COLUMNS,
@@ -171,33 +174,43 @@ export async function lastRunEvent(db: Queryable, runId: string): Promise<RunEve
 
 /**
  * Cancels at once when no live lease holds the run, else flags it and notifies its
- * worker. The row lock orders this against a concurrent claim or checkpoint.
+ * worker. The row lock orders this against a concurrent claim or checkpoint; whether the
+ * lease is live is decided on `leaseClock` (null: the database's clock). A parent that may
+ * be parking on the run is ordered by its advisory lock (see `coordinationKeys`).
  */
 export async function cancelRun(
   pool: pg.Pool,
   orgId: string,
   runId: string,
   now: Millis,
+  leaseClock: Millis | null,
   events: { cancelled: RunEventInput; requested: RunEventInput },
 ): Promise<{ run: RunRecord; immediate: boolean } | null> {
   return withTransaction(pool, async (client) => {
-    const locked = await client.query(
-      `SELECT ${SQL_COLUMNS.run} FROM runs WHERE id = $1 AND org_id = $2 FOR UPDATE`,
+    const parent = await client.query<{ parent_run_id: string | null }>(
+      'SELECT parent_run_id FROM runs WHERE id = $1 AND org_id = $2',
       [runId, orgId],
+    );
+    const parentRunId = parent.rows[0]?.parent_run_id;
+    if (parentRunId) await lockNames(client, [childWaitKey(parentRunId)]);
+    const locked = await client.query(
+      `SELECT ${SQL_COLUMNS.run}, lease_expires_at >= ${nowOr('$3')} AS lease_live
+        FROM runs WHERE id = $1 AND org_id = $2 FOR UPDATE`,
+      [runId, orgId, leaseClock],
     );
     const current = locked.rows[0] ? fromRow.run(locked.rows[0]) : null;
     if (!current || isFinalStatus(current.status)) return null;
-    const leased =
-      current.lease_owner !== null && current.lease_expires_at !== null && current.lease_expires_at >= now;
+    const leased = current.lease_owner !== null && locked.rows[0].lease_live === true;
     const { rows } = leased
       ? await client.query(
           `WITH requested AS (
             UPDATE runs SET cancel_requested = true, updated_at = $2 WHERE id = $1 RETURNING ${SQL_COLUMNS.run}
           ), event AS (
-            INSERT INTO run_events (run_id, type, data, at) SELECT id, $3, $4, $5 FROM requested
+            INSERT INTO run_events (run_id, type, data, at) SELECT id, $3, $4, $5 FROM requested WHERE $6
           )
           SELECT requested.* FROM requested, (SELECT pg_notify('${CANCEL_CHANNEL}', $1)) AS notified`,
-          [runId, now, ...eventValues(events.requested)],
+          // Asking twice records one request, but notifies again in case the first was missed.
+          [runId, now, ...eventValues(events.requested), !current.cancel_requested],
         )
       : await client.query(
           `WITH cancelled AS (
@@ -224,15 +237,21 @@ export async function cancelRun(
   });
 }
 
-/** Records an incoming event. */
-export async function insertEvent(db: Queryable, event: EventRecord): Promise<void> {
-  await db.query(`INSERT INTO events (${SQL_COLUMNS.event}) VALUES ($1, $2, $3, $4, $5)`, [
-    event.id,
-    event.org_id,
-    event.type,
-    toJson(event.data),
-    event.created_at,
-  ]);
+/**
+ * Records an incoming event under the advisory lock that parking on its type takes, so a
+ * run parking at the same moment either sees the event or is parked before it is stored.
+ */
+export async function insertEvent(pool: pg.Pool, event: EventRecord): Promise<void> {
+  await withTransaction(pool, async (client) => {
+    await lockNames(client, [eventWaitKey(event.org_id, event.type)]);
+    await client.query(`INSERT INTO events (${SQL_COLUMNS.event}) VALUES ($1, $2, $3, $4, $5)`, [
+      event.id,
+      event.org_id,
+      event.type,
+      toJson(event.data),
+      event.created_at,
+    ]);
+  });
 }
 
 /** The org's unfinished runs suspended on `eventType`, oldest first. */
@@ -250,25 +269,32 @@ export async function listRunsWaitingForEvent(
   return rows.map(fromRow.run);
 }
 
-/** Wakes a run still waiting on `eventType`, writes its event and notifies the workers, in one statement. */
+/**
+ * Wakes a parked run still waiting on `eventType`, writes its event and notifies the
+ * workers, in one statement. A run under a live lease (on `leaseClock`; null: the
+ * database's clock) is left to its holder; an expired lease is cleared, fencing its holder.
+ */
 export async function resumeWaitingRun(
   db: Queryable,
   runId: string,
   eventType: string,
   payload: unknown,
   now: Millis,
+  leaseClock: Millis | null,
   event: RunEventInput,
 ): Promise<boolean> {
   const { rows } = await db.query(
     `WITH woken AS (
-      UPDATE runs SET wait_event_type = NULL, wait_match = NULL, resume_payload = $3, available_at = $4, updated_at = $4
+      UPDATE runs SET wait_event_type = NULL, wait_match = NULL, resume_payload = $3, available_at = $4,
+        updated_at = $4, lease_owner = NULL, lease_expires_at = NULL
       WHERE id = $1 AND wait_event_type = $2 AND status IN ('pending', 'running')
+        AND (lease_owner IS NULL OR lease_expires_at < ${nowOr('$8')})
       RETURNING id
     ), event AS (
       INSERT INTO run_events (run_id, type, data, at) SELECT id, $5, $6, $7 FROM woken
     )
     SELECT woken.id FROM woken, (SELECT pg_notify('${RUNS_CHANNEL}', '')) AS notified`,
-    [runId, eventType, toJson(payload), now, ...eventValues(event)],
+    [runId, eventType, toJson(payload), now, ...eventValues(event), leaseClock],
   );
   return rows.length > 0;
 }

@@ -21,7 +21,7 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
       database ??= await createTestDatabase();
       await database.reset();
       // Enough connections for the concurrent-claim tests to really overlap, few enough to share the server.
-      return PostgresStore.connect({ connectionString: database.url, poolSize: 6 });
+      return PostgresStore.connect({ connectionString: database.url, poolSize: 6, timeSource: 'caller' });
     },
   });
 });

@@ -41,14 +41,15 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
 
   /** Small pools: several test files (and other engineers' suites) share one server's 100 connections. */
   const connect = async (url: string, poolSize = 3): Promise<PostgresStore> => {
-    const store = await PostgresStore.connect({ connectionString: url, poolSize });
+    const store = await PostgresStore.connect({ connectionString: url, poolSize, timeSource: 'caller' });
     stores.push(store);
     return store;
   };
 
   const contract = {
     name: 'postgres',
-    createStore: async () => PostgresStore.connect({ connectionString: await freshDatabase(), poolSize: 3 }),
+    createStore: async () =>
+      PostgresStore.connect({ connectionString: await freshDatabase(), poolSize: 3, timeSource: 'caller' }),
   };
   runStoreContract(contract);
   runRunLifecycleContract(contract);
@@ -137,11 +138,12 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
       await seedRuns(url, 501, 'pending', T0);
       const claimed = await store.claimRunnableRuns('w1', 501, LEASE_MS, T0 + 1000);
       expect(claimed).toHaveLength(501);
-      await sql(url, "UPDATE runs SET lease_owner = 'w2' WHERE id = $1", [claimed[250]!.id]);
+      await sql(url, 'UPDATE runs SET lease_epoch = lease_epoch + 1 WHERE id = $1', [claimed[250]!.id]);
 
       const batch: RunCheckpoint[] = claimed.map((run) => ({
         run_id: run.id,
-        owner: 'w1',
+        org_id: run.org_id,
+        lease_epoch: run.lease_epoch,
         progress: progressOf(run, {
           step_index: 1,
           current_step: 1,
@@ -183,16 +185,11 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
         lease_owner: null,
         updated_at: T0 + 2,
       });
+      const lease = { run_id: run!.id, org_id: run!.org_id, lease_epoch: run!.lease_epoch };
       const results = await store.checkpointRuns([
-        { run_id: run!.id, owner: 'w1', progress: first, steps: [makeStep(run!.id)], events: [] },
-        {
-          run_id: run!.id,
-          owner: 'w1',
-          progress: finished,
-          steps: [makeStep(run!.id, { step_index: 1 })],
-          events: [],
-        },
-        { run_id: run!.id, owner: 'w1', progress: first, steps: [], events: [] },
+        { ...lease, progress: first, steps: [makeStep(run!.id)], events: [] },
+        { ...lease, progress: finished, steps: [makeStep(run!.id, { step_index: 1 })], events: [] },
+        { ...lease, progress: first, steps: [], events: [] },
       ]);
       expect(results).toEqual([true, true, false]);
       expect(await store.getRun(null, run!.id)).toMatchObject({ status: 'completed', step_index: 2 });
@@ -206,7 +203,14 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
       const step = makeStep(run!.id, { output });
       expect(
         await store.checkpointRuns([
-          { run_id: run!.id, owner: 'w1', progress: progressOf(run!), steps: [step], events: [] },
+          {
+            run_id: run!.id,
+            org_id: run!.org_id,
+            lease_epoch: run!.lease_epoch,
+            progress: progressOf(run!),
+            steps: [step],
+            events: [],
+          },
         ]),
       ).toEqual([true]);
       expect((await store.listRunSteps(run!.id))[0]?.output).toEqual({
@@ -232,7 +236,7 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
       await eventually(() => seen.cancelRequested.includes(run!.id), 'cancelRequested after cancelRun');
 
       const before = seen.runsAvailable;
-      await store.releaseLeases('w1', [run!.id], T0 + 2);
+      await store.releaseLeases([run!], T0 + 2);
       await eventually(() => seen.runsAvailable > before, 'runsAvailable after releaseLeases');
     });
 

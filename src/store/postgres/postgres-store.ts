@@ -14,6 +14,7 @@ import type {
   WorkflowRecord,
 } from '../../domain/model.js';
 import type {
+  HeldLease,
   LeaseRenewal,
   NewRun,
   NewTenant,
@@ -21,6 +22,7 @@ import type {
   RunListFilter,
   Store,
   StoreSignals,
+  TimeSource,
 } from '../store.js';
 import * as leases from './postgres-lease-queries.js';
 import { PostgresDeliveryQueries } from './postgres-delivery-queries.js';
@@ -35,12 +37,18 @@ import { migratePostgres } from './postgres-migrations.js';
 import * as runs from './postgres-run-queries.js';
 import * as tenants from './postgres-tenant-queries.js';
 import * as workflows from './postgres-workflow-queries.js';
-import { withTransaction } from './postgres-rows.js';
+import { DATABASE_NOW_MS, withTransaction } from './postgres-rows.js';
 
 /** Where and how wide: `poolSize` is the number of working connections (default 10), besides the listener's. */
 export interface PostgresStoreConfig {
   connectionString: string;
   poolSize?: number;
+  /**
+   * Whose clock decides claims, lease expiry, cancels and wake-ups (see `TimeSource`).
+   * Default `database`: many processes share the database, not a clock. `caller` is for
+   * tests that pass their own instants.
+   */
+  timeSource?: TimeSource;
 }
 
 const INT8_OID = 20;
@@ -69,6 +77,7 @@ export class PostgresStore implements Store {
   private constructor(
     private readonly pool: pg.Pool,
     connectionString: string,
+    readonly timeSource: TimeSource,
   ) {
     this.listener = new PostgresListener(connectionString);
     this.schedules = new PostgresScheduleQueries(pool);
@@ -100,7 +109,17 @@ export class PostgresStore implements Store {
       await pool.end();
       throw error;
     }
-    return new PostgresStore(pool, config.connectionString);
+    return new PostgresStore(pool, config.connectionString, config.timeSource ?? 'database');
+  }
+
+  async readDatabaseClock(): Promise<Millis> {
+    const { rows } = await this.pool.query<{ now: Millis }>(`SELECT ${DATABASE_NOW_MS} AS now`);
+    return rows[0]!.now;
+  }
+
+  /** The instant a coordinating statement is given: the caller's, or null for the database's clock. */
+  private decidingAt(now: Millis): Millis | null {
+    return this.timeSource === 'database' ? null : now;
   }
 
   migrate(): Promise<void> {
@@ -245,23 +264,23 @@ export class PostgresStore implements Store {
   }
 
   claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): Promise<RunRecord[]> {
-    return leases.claimRunnableRuns(this.pool, owner, limit, leaseMs, now);
+    return leases.claimRunnableRuns(this.pool, owner, limit, leaseMs, this.decidingAt(now));
   }
 
   loadStepOutputs(runIds: string[]): Promise<Map<string, Record<string, unknown>>> {
     return leases.loadStepOutputs(this.pool, runIds);
   }
 
-  renewLeases(owner: string, runIds: string[], leaseMs: number, now: Millis): Promise<LeaseRenewal[]> {
-    return leases.renewLeases(this.pool, owner, runIds, leaseMs, now);
+  renewLeases(owner: string, held: HeldLease[], leaseMs: number, now: Millis): Promise<LeaseRenewal[]> {
+    return leases.renewLeases(this.pool, owner, held, leaseMs, this.decidingAt(now));
   }
 
   checkpointRuns(checkpoints: RunCheckpoint[]): Promise<boolean[]> {
     return leases.checkpointRuns(this.pool, checkpoints);
   }
 
-  releaseLeases(owner: string, runIds: string[], now: Millis): Promise<void> {
-    return leases.releaseLeases(this.pool, owner, runIds, now);
+  releaseLeases(held: HeldLease[], now: Millis): Promise<void> {
+    return leases.releaseLeases(this.pool, held, this.decidingAt(now));
   }
 
   nextAvailableAt(now: Millis): Promise<Millis | null> {
@@ -274,7 +293,7 @@ export class PostgresStore implements Store {
     now: Millis,
     events: { cancelled: RunEventInput; requested: RunEventInput },
   ): Promise<{ run: RunRecord; immediate: boolean } | null> {
-    return runs.cancelRun(this.pool, orgId, runId, now, events);
+    return runs.cancelRun(this.pool, orgId, runId, now, this.decidingAt(now), events);
   }
 
   insertEvent(event: EventRecord): Promise<void> {
@@ -292,6 +311,6 @@ export class PostgresStore implements Store {
     now: Millis,
     event: RunEventInput,
   ): Promise<boolean> {
-    return runs.resumeWaitingRun(this.pool, runId, eventType, payload, now, event);
+    return runs.resumeWaitingRun(this.pool, runId, eventType, payload, now, this.decidingAt(now), event);
   }
 }

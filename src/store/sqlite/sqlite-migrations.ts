@@ -293,6 +293,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     WHERE hidden = 0;
   CREATE INDEX marketplace_newest_idx ON marketplace_listings (published_at DESC, position, id) WHERE hidden = 0;
   `,
+  // Fencing and loops: every claim bumps lease_epoch, and each pass through a step has
+  // its iteration number, kept on the run and on each attempt.
+  `
+  ALTER TABLE runs ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE runs ADD COLUMN iteration INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE runs ADD COLUMN step_passes TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE run_steps ADD COLUMN iteration INTEGER NOT NULL DEFAULT 1;
+  `,
 ];
 
 /**

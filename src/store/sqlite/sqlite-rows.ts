@@ -71,6 +71,8 @@ export const RUN_PROGRESS_CODECS: Codecs<RunProgress> = {
   step_index: 'value',
   current_step: 'value',
   attempt: 'value',
+  iteration: 'value',
+  step_passes: 'json',
   step_state: 'jsonOrNull',
   resume_payload: 'jsonOrNull',
   available_at: 'value',
@@ -104,6 +106,7 @@ export const RUN_CODECS: Codecs<RunRecord> = {
   credits_reserved: 'value',
   credits_consumed: 'value',
   created_at: 'value',
+  lease_epoch: 'value',
 };
 
 export const RUN_STEP_CODECS: Codecs<RunStepRecord> = {
@@ -111,6 +114,7 @@ export const RUN_STEP_CODECS: Codecs<RunStepRecord> = {
   run_id: 'value',
   step_id: 'value',
   step_index: 'value',
+  iteration: 'value',
   attempt: 'value',
   tool: 'value',
   status: 'value',

@@ -1,6 +1,14 @@
-import type { Millis, RunEventInput, RunEventRecord, RunRecord, RunStepRecord } from '../../domain/model.js';
-import { isFinalStatus } from '../../domain/run-state.js';
-import type { LeaseRenewal, NewRun, RunCheckpoint, RunListFilter } from '../store.js';
+import type {
+  EventRecord,
+  Millis,
+  RunEventInput,
+  RunEventRecord,
+  RunRecord,
+  RunStepRecord,
+} from '../../domain/model.js';
+import { isFinalStatus, type RunStatus } from '../../domain/run-state.js';
+import { firstMatch, parkedWait, resumedByEndedChild, resumedByEvent } from '../parking.js';
+import type { HeldLease, LeaseRenewal, NewRun, RunCheckpoint, RunListFilter } from '../store.js';
 import type { SqliteConnection, StoreSignal } from './sqlite-connection.js';
 import { enqueueRunCallbacks } from './sqlite-delivery-queries.js';
 import { checkAdmission, reserveRunCredits, settleRunCredits } from './sqlite-limit-queries.js';
@@ -10,6 +18,7 @@ import {
   RUN_EVENT_INPUT_CODECS,
   RUN_PROGRESS_CODECS,
   RUN_STEP_CODECS,
+  EVENT_CODECS,
   assignmentsSql,
   decodeRow,
   encodeRecord,
@@ -26,7 +35,12 @@ const RUNNABLE = `status IN ('pending', 'running') AND available_at IS NOT NULL`
  */
 export const CLAIM_RUNS_SQL = `SELECT id FROM runs WHERE ${RUNNABLE} AND available_at <= ? ORDER BY available_at LIMIT ?`;
 
-const { available_at: _availableAt, ...PROGRESS_BESIDES_AVAILABLE_AT } = RUN_PROGRESS_CODECS;
+const {
+  available_at: _availableAt,
+  lease_owner: _leaseOwner,
+  lease_expires_at: _leaseExpiresAt,
+  ...PROGRESS_BESIDES_LEASE
+} = RUN_PROGRESS_CODECS;
 
 const SQL = {
   insertRun: `${insertSql('runs', RUN_CODECS)} RETURNING *`,
@@ -39,25 +53,32 @@ const SQL = {
   eventsOfRun: 'SELECT * FROM run_events WHERE run_id = ? ORDER BY seq',
   lastEventOfRun: 'SELECT * FROM run_events WHERE run_id = ? ORDER BY seq DESC LIMIT 1',
   leaseRun: `UPDATE runs SET status = CASE status WHEN 'pending' THEN 'running' ELSE status END,
-    lease_owner = ?, lease_expires_at = ?, available_at = ? WHERE id = ? RETURNING *`,
+    lease_owner = ?, lease_expires_at = ?, available_at = ?, lease_epoch = lease_epoch + 1 WHERE id = ? RETURNING *`,
   completedOutputs: `SELECT run_id, step_id, output FROM run_steps
     WHERE run_id IN (SELECT value FROM json_each(?)) AND status = 'completed'
-    ORDER BY attempt, finished_at`,
+    ORDER BY iteration, attempt, finished_at`,
   renewLease: `UPDATE runs SET lease_expires_at = @until, available_at = @until
-    WHERE id = @id AND lease_owner = @owner AND status IN ('pending', 'running')
+    WHERE id = @id AND lease_epoch = @epoch AND lease_owner = @owner AND status IN ('pending', 'running')
     RETURNING id, cancel_requested`,
-  // A run ending completed or partial_complete has consumed what it reserved. A cancel
+  // Fenced by the claim's epoch. The lease columns are written only to clear them (the run
+  // parks or ends); a lease and its available_at are the claim's and renewals' to set. A
+  // run ending completed or partial_complete has consumed what it reserved. A cancel
   // requested while the worker was parking the run reached an execution already done with
   // it: the run is made claimable at once, so a worker claims it and cancels it.
-  checkpoint: `UPDATE runs SET ${assignmentsSql(PROGRESS_BESIDES_AVAILABLE_AT)},
-    available_at = CASE WHEN cancel_requested = 1 AND @lease_owner IS NULL
-      AND @status IN ('pending', 'running') THEN @updated_at ELSE @available_at END,
+  checkpoint: `UPDATE runs SET ${assignmentsSql(PROGRESS_BESIDES_LEASE)},
+    lease_owner = CASE WHEN @lease_owner IS NULL THEN NULL ELSE lease_owner END,
+    lease_expires_at = CASE WHEN @lease_owner IS NULL THEN NULL ELSE lease_expires_at END,
+    available_at = CASE WHEN @lease_owner IS NOT NULL THEN available_at
+      WHEN cancel_requested = 1 AND @status IN ('pending', 'running') THEN @updated_at
+      ELSE @available_at END,
     credits_consumed = CASE WHEN @status IN ('completed', 'partial_complete') THEN credits_reserved ELSE credits_consumed END
-    WHERE id = @run_id AND lease_owner = @expected_owner`,
+    WHERE id = @run_id AND lease_epoch = @lease_epoch AND lease_owner IS NOT NULL`,
+  eventsSince: `SELECT * FROM events WHERE org_id = ? AND type = ? AND created_at >= ? ORDER BY created_at, rowid`,
+  runStatus: 'SELECT status FROM runs WHERE id = ?',
   wakeParent: `UPDATE runs SET available_at = @at, wait_run_id = NULL, updated_at = @at
     WHERE id = @parent_id AND wait_run_id = @child_id`,
   releaseLease: `UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, available_at = ?
-    WHERE id = ? AND lease_owner = ?`,
+    WHERE id = ? AND lease_epoch = ? AND lease_owner IS NOT NULL`,
   nextAvailableAt: `SELECT MIN(available_at) AS at FROM runs WHERE ${RUNNABLE} AND available_at > ?`,
   cancelNow: `UPDATE runs SET status = 'cancelled', finished_at = @now, updated_at = @now,
     lease_owner = NULL, lease_expires_at = NULL, available_at = NULL,
@@ -67,9 +88,11 @@ const SQL = {
   // Without INDEXED BY the planner walks the whole org by created_at to skip a sort.
   waitingForEvent: `SELECT * FROM runs INDEXED BY runs_waiting_idx
     WHERE org_id = ? AND wait_event_type = ? AND status = 'running' ORDER BY created_at, id`,
+  // A run a live lease holds is its holder's; an expired lease is cleared, fencing its holder.
   resume: `UPDATE runs SET wait_event_type = NULL, wait_match = NULL, resume_payload = @payload,
-    available_at = @now, updated_at = @now
-    WHERE id = @id AND wait_event_type = @event_type AND status = 'running'`,
+    available_at = @now, updated_at = @now, lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = @id AND wait_event_type = @event_type AND status = 'running'
+      AND (lease_owner IS NULL OR lease_expires_at < @now)`,
 } as const;
 
 const toRun = (row: unknown): RunRecord => decodeRow(row, RUN_CODECS);
@@ -162,11 +185,11 @@ export class SqliteRunQueries {
     return outputs;
   }
 
-  renewLeases(owner: string, runIds: string[], leaseMs: number, now: Millis): LeaseRenewal[] {
+  renewLeases(owner: string, leases: HeldLease[], leaseMs: number, now: Millis): LeaseRenewal[] {
     return this.connection.write(() => {
       const renew = this.connection.statement(SQL.renewLease);
-      return runIds.flatMap((id) => {
-        const row = renew.get({ id, owner, until: now + leaseMs }) as
+      return leases.flatMap(({ id, lease_epoch }) => {
+        const row = renew.get({ id, epoch: lease_epoch, owner, until: now + leaseMs }) as
           { id: string; cancel_requested: number } | undefined;
         return row === undefined ? [] : [{ id: row.id, cancel_requested: row.cancel_requested === 1 }];
       });
@@ -175,11 +198,12 @@ export class SqliteRunQueries {
 
   checkpointRuns(checkpoints: RunCheckpoint[]): boolean[] {
     return this.connection.write((signals) =>
-      checkpoints.map((checkpoint) => {
+      checkpoints.map((submitted) => {
+        const checkpoint = this.settleParkedWait(submitted);
         const { changes } = this.connection.statement(SQL.checkpoint).run({
           ...encodeRecord(checkpoint.progress, RUN_PROGRESS_CODECS),
           run_id: checkpoint.run_id,
-          expected_owner: checkpoint.owner,
+          lease_epoch: checkpoint.lease_epoch,
         });
         if (changes === 0) return false;
         for (const step of checkpoint.steps) {
@@ -199,15 +223,38 @@ export class SqliteRunQueries {
             signals,
           );
         }
+        if (checkpoint !== submitted) signals.push({ kind: 'runsAvailable' });
         return true;
       }),
     );
   }
 
-  releaseLeases(owner: string, runIds: string[], now: Millis): void {
+  /**
+   * A parking checkpoint, resumed instead when what it waits for already happened: an
+   * event of its org and type stored since the wait began that matches, or its child run
+   * ended. One writer makes this and the park one step for every other write.
+   */
+  private settleParkedWait(checkpoint: RunCheckpoint): RunCheckpoint {
+    const wait = parkedWait(checkpoint);
+    if (wait === null) return checkpoint;
+    if (wait.kind === 'run') {
+      const row = this.get(SQL.runStatus, wait.run_id) as { status: RunStatus } | undefined;
+      return row !== undefined && isFinalStatus(row.status) ? resumedByEndedChild(checkpoint) : checkpoint;
+    }
+    const events = this.all(SQL.eventsSince, wait.org_id, wait.event_type, wait.since).map(
+      (row) => decodeRow(row, EVENT_CODECS) as EventRecord,
+    );
+    const event = firstMatch(wait, events);
+    return event ? resumedByEvent(checkpoint, event) : checkpoint;
+  }
+
+  releaseLeases(leases: HeldLease[], now: Millis): void {
     this.connection.write((signals) => {
       const release = this.connection.statement(SQL.releaseLease);
-      const released = runIds.reduce((count, id) => count + release.run(now, id, owner).changes, 0);
+      const released = leases.reduce(
+        (count, { id, lease_epoch }) => count + release.run(now, id, lease_epoch).changes,
+        0,
+      );
       if (released > 0) signals.push({ kind: 'runsAvailable' });
     });
   }

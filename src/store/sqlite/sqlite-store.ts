@@ -17,6 +17,7 @@ import type {
   WorkflowRecord,
 } from '../../domain/model.js';
 import type {
+  HeldLease,
   LeaseRenewal,
   NewRun,
   NewTenant,
@@ -124,6 +125,12 @@ const slugTaken = (slug: string) => conflict('SLUG_TAKEN', `slug '${slug}' is al
  */
 export class SqliteStore implements Store {
   readonly backend = 'sqlite' as const;
+  /** One process owns the file, so its injectable clock is the only one there is. */
+  readonly timeSource = 'caller' as const;
+
+  async readDatabaseClock(): Promise<Millis> {
+    return Date.now();
+  }
   private readonly runs: SqliteRunQueries;
   readonly schedules: SqliteScheduleQueries;
   readonly deliveries: SqliteDeliveryQueries;
@@ -338,16 +345,21 @@ export class SqliteStore implements Store {
     return this.runs.loadStepOutputs(runIds);
   }
 
-  async renewLeases(owner: string, runIds: string[], leaseMs: number, now: Millis): Promise<LeaseRenewal[]> {
-    return this.runs.renewLeases(owner, runIds, leaseMs, now);
+  async renewLeases(
+    owner: string,
+    leases: HeldLease[],
+    leaseMs: number,
+    now: Millis,
+  ): Promise<LeaseRenewal[]> {
+    return this.runs.renewLeases(owner, leases, leaseMs, now);
   }
 
   async checkpointRuns(checkpoints: RunCheckpoint[]): Promise<boolean[]> {
     return this.runs.checkpointRuns(checkpoints);
   }
 
-  async releaseLeases(owner: string, runIds: string[], now: Millis): Promise<void> {
-    this.runs.releaseLeases(owner, runIds, now);
+  async releaseLeases(leases: HeldLease[], now: Millis): Promise<void> {
+    this.runs.releaseLeases(leases, now);
   }
 
   async nextAvailableAt(now: Millis): Promise<Millis | null> {
