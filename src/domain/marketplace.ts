@@ -12,6 +12,7 @@ export interface ListingSnapshot {
   timeout_ms?: WorkflowDefinition['timeout_ms'];
   concurrency?: WorkflowDefinition['concurrency'];
   throttle?: WorkflowDefinition['throttle'];
+  max_iterations?: WorkflowDefinition['max_iterations'];
   inputs: Record<string, TemplateInput>;
   credit_cost: number;
   /** e.g. "3-5 min"; null when the publisher declared none. */

@@ -47,6 +47,8 @@ export const workflowInputSchema = z
     concurrency: concurrencySchema.optional(),
     /** Run starts per period per rendered key; versioned with the steps. */
     throttle: throttleSchema.optional(),
+    /** Step executions one run may make (loops included); versioned with the steps. */
+    max_iterations: z.number().int().min(1).max(100_000).optional(),
     trigger_config: triggerConfigSchema.default({ type: 'manual', enabled: true }),
     status: z.enum(WORKFLOW_STATUSES).default('active'),
     is_public: z.boolean().default(false),

@@ -86,6 +86,13 @@ export const createWorkflowTool = defineTool({
     trigger_config: z.record(z.string(), z.unknown()).optional(),
     credit_cost: z.number().int().min(0).optional(),
     timeout_ms: z.number().int().min(1).optional(),
+    max_iterations: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .optional()
+      .describe('Step executions one run may make, loop passes included (default 1000)'),
     metadata: z
       .record(z.string(), z.unknown())
       .optional()

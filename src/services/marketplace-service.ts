@@ -22,10 +22,10 @@ const COMMUNITY_CATEGORY = 'community';
 /** The parts of a definition a listing carries, without the absent ones. */
 const definitionParts = (definition: WorkflowDefinition) =>
   Object.fromEntries(
-    (['timeout_ms', 'concurrency', 'throttle'] as const)
+    (['timeout_ms', 'concurrency', 'throttle', 'max_iterations'] as const)
       .filter((field) => definition[field] !== undefined)
       .map((field) => [field, definition[field]]),
-  ) as Pick<ListingSnapshot, 'timeout_ms' | 'concurrency' | 'throttle'>;
+  ) as Pick<ListingSnapshot, 'timeout_ms' | 'concurrency' | 'throttle' | 'max_iterations'>;
 
 /** The secret names the steps reference, sorted. */
 function secretsOf(definition: WorkflowDefinition): string[] {
@@ -200,6 +200,7 @@ export class MarketplaceService {
       ...(snapshot.timeout_ms === undefined ? {} : { timeout_ms: snapshot.timeout_ms }),
       ...(snapshot.concurrency === undefined ? {} : { concurrency: snapshot.concurrency }),
       ...(snapshot.throttle === undefined ? {} : { throttle: snapshot.throttle }),
+      ...(snapshot.max_iterations === undefined ? {} : { max_iterations: snapshot.max_iterations }),
       credit_cost: snapshot.credit_cost,
       status: snapshot.trigger_config.type === 'manual' ? 'active' : 'inactive',
       metadata: {

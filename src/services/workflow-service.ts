@@ -32,7 +32,7 @@ export interface WorkflowHooks {
 
 const MAX_SLUG_ATTEMPTS = 50;
 
-/** Creating, editing and reading workflows. Every edit of steps, timeout, concurrency or throttle makes a new version. */
+/** Creating, editing and reading workflows. Every edit of steps, timeout, concurrency, throttle or max_iterations makes a new version. */
 export class WorkflowService {
   constructor(
     private readonly store: Store,
@@ -59,6 +59,7 @@ export class WorkflowService {
       timeout_ms: input.timeout_ms,
       concurrency: input.concurrency,
       throttle: input.throttle,
+      max_iterations: input.max_iterations,
     });
     checkTrigger(input.trigger_config);
     const now = this.clock.now();
@@ -103,13 +104,15 @@ export class WorkflowService {
       patch.steps !== undefined ||
       patch.timeout_ms !== undefined ||
       patch.concurrency !== undefined ||
-      patch.throttle !== undefined;
+      patch.throttle !== undefined ||
+      patch.max_iterations !== undefined;
     const definition = definitionChanged
       ? this.checkDefinition({
           steps: patch.steps ?? current.definition.steps,
           timeout_ms: patch.timeout_ms ?? current.definition.timeout_ms,
           concurrency: patch.concurrency ?? current.definition.concurrency,
           throttle: patch.throttle ?? current.definition.throttle,
+          max_iterations: patch.max_iterations ?? current.definition.max_iterations,
         })
       : current.definition;
     if (patch.trigger_config) checkTrigger(patch.trigger_config);

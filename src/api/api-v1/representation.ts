@@ -24,6 +24,7 @@ export function apiV1Workflow(workflow: WorkflowRecord) {
     timeout_ms: workflow.definition.timeout_ms ?? null,
     concurrency: workflow.definition.concurrency ?? null,
     throttle: workflow.definition.throttle ?? null,
+    max_iterations: workflow.definition.max_iterations ?? null,
     status: workflow.status,
     is_public: workflow.is_public,
     created_at: iso(workflow.created_at),

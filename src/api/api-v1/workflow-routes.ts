@@ -33,6 +33,7 @@ const workflowFields = z.object({
     .nullable(),
   concurrency: concurrencySchema.nullable(),
   throttle: throttleSchema.nullable(),
+  max_iterations: z.number().int().min(1).max(100_000).nullable(),
   status: z.enum(['active', 'inactive']),
   slug: z.string().max(64),
   is_public: z.boolean(),
@@ -86,6 +87,7 @@ function toCorePatch(body: Partial<z.infer<typeof workflowFields>>): WorkflowPat
     timeout_ms: body.timeout_ms ?? undefined,
     concurrency: body.concurrency ?? undefined,
     throttle: body.throttle ?? undefined,
+    max_iterations: body.max_iterations ?? undefined,
     trigger_config: body.trigger_config,
     status: body.status,
   };

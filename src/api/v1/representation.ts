@@ -26,6 +26,7 @@ export function v1Workflow(workflow: WorkflowRecord) {
     timeoutMs: workflow.definition.timeout_ms ?? null,
     concurrency: workflow.definition.concurrency ?? null,
     throttle: workflow.definition.throttle ?? null,
+    maxIterations: workflow.definition.max_iterations ?? null,
     triggerConfig: workflow.trigger_config,
     callbackUrl: workflow.callback_url,
     webhook: webhook ?? null,

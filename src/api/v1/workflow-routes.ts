@@ -27,6 +27,7 @@ const workflowBody = z
     timeoutMs: z.number().int().min(1).optional(),
     concurrency: concurrencySchema.optional(),
     throttle: throttleSchema.optional(),
+    maxIterations: z.number().int().min(1).max(100_000).optional(),
     callbackUrl: z
       .url({ protocol: /^https?$/ })
       .max(2000)
@@ -75,6 +76,7 @@ function toCoreInput(body: Partial<WorkflowBody>): WorkflowPatch {
     timeout_ms: body.timeoutMs,
     concurrency: body.concurrency,
     throttle: body.throttle,
+    max_iterations: body.maxIterations,
     callback_url: body.callbackUrl,
     credit_cost: body.creditCost,
     trigger_config: body.triggerConfig as WorkflowPatch['trigger_config'],

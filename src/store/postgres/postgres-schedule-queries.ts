@@ -3,7 +3,8 @@ import { conflict } from '../../domain/errors.js';
 import type { Millis } from '../../domain/model.js';
 import type { ScheduleFiring, ScheduleRecord } from '../../domain/schedule.js';
 import type { ScheduleAdvance, ScheduleListFilter, ScheduleStore } from '../schedule-store.js';
-import { columnList, placeholders, toParam } from './postgres-rows.js';
+import type { TimeSource } from '../store.js';
+import { columnList, nowOr, placeholders, toParam } from './postgres-rows.js';
 
 // An object rather than an array so the compiler fails when a record field has no column.
 const SCHEDULE_COLUMN_SET = {
@@ -43,15 +44,17 @@ function pick<T>(row: Record<string, unknown>, columns: readonly string[]): T {
 const toSchedule = (row: Record<string, unknown>): ScheduleRecord => pick(row, SCHEDULE_COLUMNS);
 
 /**
- * The claim; parameters: owner, limit, now, lease ms. `FOR UPDATE SKIP LOCKED` lets
- * schedulers claim side by side without waiting, and one that read a row just before another
- * claimed it re-checks the lease on the new row version, so a schedule has one holder at a time.
+ * The claim; parameters: owner, limit, now (null: the database's clock), lease ms.
+ * `FOR UPDATE SKIP LOCKED` lets schedulers claim side by side without waiting, and one that
+ * read a row just before another claimed it re-checks the lease on the new row version, so
+ * a schedule has one holder at a time.
  */
 const CLAIM_SQL = `
-UPDATE schedules SET lease_owner = $1, lease_expires_at = $3::bigint + $4::bigint
+UPDATE schedules SET lease_owner = $1, lease_expires_at = ${nowOr('$3')} + $4::bigint
 FROM (
   SELECT id FROM schedules
-  WHERE status = 'active' AND next_fire_at <= $3 AND (lease_expires_at IS NULL OR lease_expires_at <= $3)
+  WHERE status = 'active' AND next_fire_at <= ${nowOr('$3')}
+    AND (lease_expires_at IS NULL OR lease_expires_at <= ${nowOr('$3')})
   ORDER BY next_fire_at
   LIMIT $2
   FOR UPDATE SKIP LOCKED
@@ -61,7 +64,10 @@ RETURNING ${RETURNING}`;
 
 /** The ScheduleStore of the PostgreSQL backend. */
 export class PostgresScheduleQueries implements ScheduleStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly timeSource: TimeSource,
+  ) {}
 
   async createSchedule(schedule: ScheduleRecord): Promise<void> {
     const result = await this.pool.query(
@@ -121,7 +127,7 @@ export class PostgresScheduleQueries implements ScheduleStore {
     const { rows } = await this.pool.query({
       name: 'stepwise_claim_schedules',
       text: CLAIM_SQL,
-      values: [owner, limit, now, leaseMs],
+      values: [owner, limit, this.timeSource === 'database' ? null : now, leaseMs],
     });
     // RETURNING follows the join's order, not the subquery's: restore earliest-first.
     return rows.map(toSchedule).sort((a, b) => (a.next_fire_at ?? 0) - (b.next_fire_at ?? 0));

@@ -4,6 +4,7 @@ import { createTestDatabase, type TestDatabase, testDatabaseUrl } from '../../..
 import type { Millis, RunRecord } from '../../domain/model.js';
 import type { RunCheckpoint } from '../store.js';
 import { runRunControlContract } from '../run-control.contract.js';
+import { runRunRacesContract } from '../run-races.contract.js';
 import { runRunLifecycleContract } from '../run-lifecycle.contract.js';
 import { makeEvent, makeOrg, makeRun, makeStep, makeWorkflow, progressOf } from '../store-fixtures.js';
 import { runStoreContract } from '../store.contract.js';
@@ -54,6 +55,7 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
   runStoreContract(contract);
   runRunLifecycleContract(contract);
   runRunControlContract(contract);
+  runRunRacesContract(contract);
 
   describe('on PostgreSQL', () => {
     const sql = async <T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) => {

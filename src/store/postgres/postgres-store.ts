@@ -80,7 +80,7 @@ export class PostgresStore implements Store {
     readonly timeSource: TimeSource,
   ) {
     this.listener = new PostgresListener(connectionString);
-    this.schedules = new PostgresScheduleQueries(pool);
+    this.schedules = new PostgresScheduleQueries(pool, timeSource);
     this.deliveries = new PostgresDeliveryQueries(pool);
     this.reports = new PostgresReportQueries(pool);
     this.instances = new PostgresInstanceQueries(pool);

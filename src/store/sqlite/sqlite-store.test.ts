@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runRunControlContract } from '../run-control.contract.js';
+import { runRunRacesContract } from '../run-races.contract.js';
 import { runRunLifecycleContract } from '../run-lifecycle.contract.js';
 import { makeOrg, makeRun, makeWorkflow } from '../store-fixtures.js';
 import { runStoreContract } from '../store.contract.js';
@@ -24,6 +25,7 @@ for (const options of [
   runStoreContract(options);
   runRunLifecycleContract(options);
   runRunControlContract(options);
+  runRunRacesContract(options);
 }
 
 describe('SqliteStore on a file', () => {
