@@ -47,6 +47,11 @@ export class RunExecution {
   private definition: WorkflowDefinition | null = null;
   /** When the parked wait this execution commits began (an event wait's `since`). */
   private waitBeganAt: number | null = null;
+  /**
+   * When the run reached the step at its cursor: the previous step's end, or, for a run
+   * this execution has not moved yet, its last checkpoint (its acceptance when new).
+   */
+  private reachedAt: number;
   /** `performance.now()` past which the lease may belong to another worker. */
   private leaseUntil: number;
   private leaseWatch: NodeJS.Timeout | null = null;
@@ -65,6 +70,7 @@ export class RunExecution {
     this.progress = pickProgress(rest);
     this.progress.step_passes = { ...(this.progress.step_passes ?? {}) };
     this.leaseUntil = leaseConfirmedUntil;
+    this.reachedAt = run.updated_at;
   }
 
   /** The lease this execution holds: what fences its writes. */
@@ -308,6 +314,7 @@ export class RunExecution {
       step,
       attempt: this.progress.attempt,
       iteration: this.progress.iteration,
+      reachedAt: this.reachedAt,
       resume: hasResume ? { state: this.progress.step_state, payload: this.progress.resume_payload } : null,
       scope: this.scopeData() as Omit<TemplateScope, 'secrets'>,
       runSignal: this.stopper.signal,
@@ -447,6 +454,7 @@ export class RunExecution {
     const target = steps[index];
     this.progress.iteration = target ? (this.progress.step_passes[target.id] ?? 0) + 1 : 1;
     this.progress.step_index = index;
+    this.reachedAt = this.deps.clock.now();
     this.progress.attempt = 1;
     this.progress.step_state = null;
     this.progress.resume_payload = null;

@@ -31,6 +31,8 @@ export interface StepInvocation {
   step: StepDefinition;
   attempt: number;
   iteration: number;
+  /** When the run reached this pass of the step (see `ToolContext.reached_at`). */
+  reachedAt: number;
   /** Set when a suspended step runs again. */
   resume: { state: unknown; payload: unknown } | null;
   /** What templates may reference, secrets aside (they are decrypted here, only those referenced). */
@@ -72,6 +74,7 @@ export async function invokeStep(invocation: StepInvocation): Promise<StepResult
         workflow_id: run.workflow_id,
         attempt: invocation.attempt,
         iteration: invocation.iteration,
+        reached_at: invocation.reachedAt,
         idempotency_key: stepIdempotencyKey(run.id, step.id, invocation.iteration),
         signal,
         now: () => deps.clock.now(),

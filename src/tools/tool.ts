@@ -49,6 +49,11 @@ export interface ToolContext {
   /** The pass through this step (1 = first; a loop back to it adds one). */
   iteration: number;
   /**
+   * When the run reached this pass of the step: the previous step ended (or the run was
+   * accepted). What happened since, such as a callback event, happened while it was due.
+   */
+  reached_at: Millis;
+  /**
    * `<run id>:<step id>` on the first pass, `<run id>:<step id>:<iteration>` on later ones:
    * stable across attempts and crashes, new for each pass of a loop.
    */

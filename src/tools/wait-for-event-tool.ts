@@ -23,7 +23,11 @@ export type WaitForEventParams = z.infer<typeof waitForEventParamsSchema>;
 
 interface WaitState {
   deadline: Millis | null;
-  /** When the wait began: events stored since then match (absent in waits parked before it was kept). */
+  /**
+   * When the run reached the wait (the previous step ended): events stored since then
+   * match, so a callback that arrives before the run is parked counts. Absent in waits
+   * parked before it was kept.
+   */
   began_at?: Millis;
 }
 
@@ -59,7 +63,7 @@ export const waitForEventTool: StepTool<WaitForEventParams> = {
     if (!ctx.resume) {
       const timeout =
         params.timeout_ms ?? (params.timeout === undefined ? undefined : parseDuration(params.timeout)!);
-      const beganAt = ctx.now();
+      const beganAt = ctx.reached_at;
       return park(timeout === undefined ? null : beganAt + timeout, beganAt);
     }
     const { deadline, began_at: beganAt } = ctx.resume.state as WaitState;

@@ -99,6 +99,7 @@ export function createToolContext(options: ToolContextOptions = {}): TestToolCon
     workflow_id: 'wf_test',
     attempt: options.attempt ?? 1,
     iteration: 1,
+    reached_at: options.now ?? Date.now(),
     idempotency_key: `${run_id}:${step_id}`,
     signal: controller.signal,
     now: () => now,
