@@ -150,6 +150,7 @@ export async function runFaultChecker(options: ChaosOptions): Promise<ChaosRepor
         ? sqliteReader(path.join(cluster.dataDir, 'stepwise.db'))
         : postgresReader(options.databaseUrl!);
     const orgId = (await reader.orgId('chaos'))!;
+    await reader.instrument();
 
     // Workflows: children first, then parents that may start them.
     const generator = new WorkflowGenerator(random.fork('workflows'), recorder.url);
@@ -282,8 +283,8 @@ export async function runFaultChecker(options: ChaosOptions): Promise<ChaosRepor
       const kind = faultRandom.weighted({
         sigkill: 3,
         pause: 3,
-        'clock-skew': skewAvailable ? 1.5 : 0,
-        'db-terminate': backend === 'postgres' ? 2 : 0,
+        'clock-skew': skewAvailable ? 2.5 : 0,
+        'db-terminate': backend === 'postgres' ? 1.5 : 0,
       });
       const victim: StepwiseProcess = faultRandom.pick(cluster.executors);
       if (kind === 'sigkill') {
@@ -308,7 +309,7 @@ export async function runFaultChecker(options: ChaosOptions): Promise<ChaosRepor
         const skew = faultRandom.int(2000, 5000);
         await victim.kill();
         const skewed = await cluster.replace(victim, BASE_LEASE_MS, skew);
-        const ms = faultRandom.int(3000, 6000);
+        const ms = faultRandom.int(4000, 8000);
         log(`fault: ${skewed.name} runs with its clock ${skew} ms ahead for ${ms} ms`);
         await sleep(ms);
         await skewed.kill();

@@ -12,6 +12,7 @@ export const INVARIANTS = {
     'each step execution is committed at most once; a completed run committed exactly its path',
   'cursor-forward': "the steps a run starts walk its path forwards (a run's cursor never moves backwards)",
   'single-execution': 'no two requests of one run are in flight at once (two live executions of a run)',
+  'lease-exclusive': "no claim takes a run while another owner's lease on it is still live (database clock)",
   'event-received': 'an event published after its wait began is the one the wait receives, promptly',
   'event-once': 'a wait is woken at most once, and by the event whose publish answer said it resumed the run',
   'parent-wakes': 'a parent waiting on a sub-workflow continues within 10 s of the child ending',
@@ -69,7 +70,8 @@ export interface CheckResult {
 const FINAL = new Set(['completed', 'partial_complete', 'failed', 'cancelled']);
 const PAUSE_SLACK_MS = 300;
 const PARENT_WAKE_LIMIT_MS = 10_000;
-const EVENT_MARGIN_MS = 20;
+const EVENT_MARGIN_MS = 1;
+const LEASE_SLACK_MS = 50;
 const EVENT_PROMPT_MS = 1000;
 
 const iterOf = (step: StepRow): string => {
@@ -244,7 +246,8 @@ export function checkInvariants(input: CheckInput): CheckResult {
     for (const [waitId] of workflow.waits) {
       if (!path.includes(waitId)) continue;
       wokeAllowed += 1;
-      const began = timeline.find((e) => e.type === 'step.started' && e.data.step_id === waitId);
+      // The last start of the wait step: an event stored before a re-start (after a crash) is not held against it.
+      const began = timeline.filter((e) => e.type === 'step.started' && e.data.step_id === waitId).at(-1);
       const row = completed.find((s) => s.step_id === waitId);
       if (!began || cancelled) continue;
       if (!row) continue; // still waiting or ended otherwise: run-ends speaks for it
@@ -318,6 +321,18 @@ export function checkInvariants(input: CheckInput): CheckResult {
           `${subId}: child ${child.id} ended ${gap} ms before the parent's step finished`,
         );
     }
+  }
+
+  // lease-exclusive: takeovers logged by the trigger, judged on the database's clock.
+  for (const takeover of snapshot.takeovers) {
+    checked['lease-exclusive'] += 1;
+    const early = takeover.old_expires_at - takeover.at;
+    if (early > LEASE_SLACK_MS)
+      fail(
+        'lease-exclusive',
+        takeover.run_id,
+        `${takeover.new_owner} claimed the run ${early} ms before the lease of ${takeover.old_owner} expired`,
+      );
   }
 
   // credit-ledger
