@@ -48,10 +48,13 @@ export class RunExecution {
   /** When the parked wait this execution commits began (an event wait's `since`). */
   private waitBeganAt: number | null = null;
   /**
-   * When the run reached the step at its cursor: the previous step's end, or, for a run
-   * this execution has not moved yet, its last checkpoint (its acceptance when new).
+   * When the run reached the step at its cursor, as a wait counts it: when the previous
+   * step began (a callback it asked for may come back before its result is even read),
+   * or, for a run this execution has not moved yet, its last checkpoint (its acceptance
+   * when new).
    */
   private reachedAt: number;
+  private stepStartedAt: number;
   /** `performance.now()` past which the lease may belong to another worker. */
   private leaseUntil: number;
   private leaseWatch: NodeJS.Timeout | null = null;
@@ -71,6 +74,7 @@ export class RunExecution {
     this.progress.step_passes = { ...(this.progress.step_passes ?? {}) };
     this.leaseUntil = leaseConfirmedUntil;
     this.reachedAt = run.updated_at;
+    this.stepStartedAt = run.updated_at;
   }
 
   /** The lease this execution holds: what fences its writes. */
@@ -206,6 +210,7 @@ export class RunExecution {
       }
 
       const startedAt = this.deps.clock.now();
+      this.stepStartedAt = startedAt;
       const resuming = this.progress.step_state !== null || this.progress.resume_payload !== null;
       if (!resuming && step.when !== undefined && !(await this.conditionHolds(step))) {
         const record = this.stepRecord(step, 'skipped', null, null, null, startedAt);
@@ -454,7 +459,7 @@ export class RunExecution {
     const target = steps[index];
     this.progress.iteration = target ? (this.progress.step_passes[target.id] ?? 0) + 1 : 1;
     this.progress.step_index = index;
-    this.reachedAt = this.deps.clock.now();
+    this.reachedAt = this.stepStartedAt;
     this.progress.attempt = 1;
     this.progress.step_state = null;
     this.progress.resume_payload = null;

@@ -49,8 +49,9 @@ export interface ToolContext {
   /** The pass through this step (1 = first; a loop back to it adds one). */
   iteration: number;
   /**
-   * When the run reached this pass of the step: the previous step ended (or the run was
-   * accepted). What happened since, such as a callback event, happened while it was due.
+   * When the run reached this pass of the step, as a wait counts it: when the previous
+   * step began (or the run was accepted). A callback that the previous step asked for
+   * happened while this step was due, even if it came before that step's result was read.
    */
   reached_at: Millis;
   /**

@@ -24,7 +24,7 @@ export type WaitForEventParams = z.infer<typeof waitForEventParamsSchema>;
 interface WaitState {
   deadline: Millis | null;
   /**
-   * When the run reached the wait (the previous step ended): events stored since then
+   * When the run reached the wait (the previous step began): events stored since then
    * match, so a callback that arrives before the run is parked counts. Absent in waits
    * parked before it was kept.
    */

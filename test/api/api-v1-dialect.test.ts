@@ -64,6 +64,7 @@ describe('document 004: /api/v1/workflows', () => {
       timeout_ms: null,
       concurrency: null,
       throttle: null,
+      max_iterations: null,
       status: 'generating',
       is_public: false,
       created_at: expect.any(String),

@@ -52,6 +52,17 @@ export class HttpRecorder {
 
   private constructor() {}
 
+  private readonly answered = new Map<string, (request: RecordedRequest) => void>();
+
+  /**
+   * Calls `listener` each time a request to `path` has been answered, as a service that
+   * posts a callback right after replying would.
+   */
+  afterAnswer(path: string, listener: (request: RecordedRequest) => void): this {
+    this.answered.set(path, listener);
+    return this;
+  }
+
   /** Starts a recorder on a random loopback port. */
   static async start(): Promise<HttpRecorder> {
     const recorder = new HttpRecorder();
@@ -123,7 +134,8 @@ export class HttpRecorder {
     } catch {
       json = undefined;
     }
-    this.requests.push({ method, path: url.pathname, query, headers, body, json, received_at: Date.now() });
+    const request = { method, path: url.pathname, query, headers, body, json, received_at: Date.now() };
+    this.requests.push(request);
 
     const script = this.scripts.get(url.pathname);
     const answer = (script && script.length > 1 ? script.shift() : script?.[0]) ?? { json: { ok: true } };
@@ -131,7 +143,7 @@ export class HttpRecorder {
       const payload = answer.json !== undefined ? JSON.stringify(answer.json) : (answer.body ?? '');
       const contentType = answer.json !== undefined ? { 'content-type': 'application/json' } : {};
       res.writeHead(answer.status ?? 200, { ...contentType, ...answer.headers });
-      res.end(payload);
+      res.end(payload, () => this.answered.get(url.pathname)?.(request));
     };
     if (!answer.delayMs) return send();
     const timer = setTimeout(() => {

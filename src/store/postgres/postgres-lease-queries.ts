@@ -240,10 +240,14 @@ async function settleParkedWait(db: Queryable, checkpoint: RunCheckpoint): Promi
       ? resumedByEndedChild(checkpoint)
       : checkpoint;
   }
+  // An event the run already received (its run.woke names it) does not count twice.
   const { rows } = await db.query<EventRecord>(
     `SELECT id, org_id, type, data, created_at FROM events
-      WHERE org_id = $1 AND type = $2 AND created_at >= $3 ORDER BY created_at, id`,
-    [wait.org_id, wait.event_type, wait.since],
+      WHERE org_id = $1 AND type = $2 AND created_at >= $3
+        AND id NOT IN (SELECT data->>'event_id' FROM run_events
+          WHERE run_id = $4 AND type = 'run.woke' AND data ? 'event_id')
+      ORDER BY created_at, id`,
+    [wait.org_id, wait.event_type, wait.since, checkpoint.run_id],
   );
   const event = firstMatch(wait, rows);
   return event ? resumedByEvent(checkpoint, event) : checkpoint;

@@ -342,6 +342,10 @@ export async function migratePostgres(
   if (missing.length === 0) return;
 
   const client = await pool.connect();
+  // Checked out, a client's errors reach no pool listener: keep a dropped connection from
+  // being an uncaught 'error'; the statement in flight fails on its own.
+  const ignoreError = () => undefined;
+  client.on('error', ignoreError);
   try {
     for (const migration of missing) {
       await client.query('BEGIN');
@@ -367,6 +371,7 @@ export async function migratePostgres(
       }
     }
   } finally {
+    client.removeListener('error', ignoreError);
     client.release();
   }
 }

@@ -230,6 +230,13 @@ export async function withTransaction<T>(
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // The pool stops listening to a client's errors while it is checked out; a connection
+  // terminated between two statements (an admin's pg_terminate_backend, a failover) would
+  // then be an uncaught 'error' that kills the process. The next statement fails instead.
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -242,6 +249,7 @@ export async function withTransaction<T>(
     });
     throw error;
   } finally {
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }

@@ -73,7 +73,11 @@ const SQL = {
       ELSE @available_at END,
     credits_consumed = CASE WHEN @status IN ('completed', 'partial_complete') THEN credits_reserved ELSE credits_consumed END
     WHERE id = @run_id AND lease_epoch = @lease_epoch AND lease_owner IS NOT NULL`,
-  eventsSince: `SELECT * FROM events WHERE org_id = ? AND type = ? AND created_at >= ? ORDER BY created_at, rowid`,
+  // An event the run already received (its run.woke names it) does not count twice.
+  eventsSince: `SELECT * FROM events WHERE org_id = @org_id AND type = @type AND created_at >= @since
+    AND id NOT IN (SELECT json_extract(data, '$.event_id') FROM run_events
+      WHERE run_id = @run_id AND type = 'run.woke' AND json_extract(data, '$.event_id') IS NOT NULL)
+    ORDER BY created_at, rowid`,
   runStatus: 'SELECT status FROM runs WHERE id = ?',
   wakeParent: `UPDATE runs SET available_at = @at, wait_run_id = NULL, updated_at = @at
     WHERE id = @parent_id AND wait_run_id = @child_id`,
@@ -241,9 +245,13 @@ export class SqliteRunQueries {
       const row = this.get(SQL.runStatus, wait.run_id) as { status: RunStatus } | undefined;
       return row !== undefined && isFinalStatus(row.status) ? resumedByEndedChild(checkpoint) : checkpoint;
     }
-    const events = this.all(SQL.eventsSince, wait.org_id, wait.event_type, wait.since).map(
-      (row) => decodeRow(row, EVENT_CODECS) as EventRecord,
-    );
+    const candidates = this.all(SQL.eventsSince, {
+      org_id: wait.org_id,
+      type: wait.event_type,
+      since: wait.since,
+      run_id: checkpoint.run_id,
+    });
+    const events = candidates.map((row) => decodeRow(row, EVENT_CODECS) as EventRecord);
     const event = firstMatch(wait, events);
     return event ? resumedByEvent(checkpoint, event) : checkpoint;
   }
