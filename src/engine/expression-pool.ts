@@ -101,6 +101,7 @@ export class ExpressionPool implements ExpressionEvaluator {
           settled = true;
           signal?.removeEventListener('abort', abandon);
           settle(value);
+          this.holdOpenWhileBusy();
         };
       const job: Job = { task, finish: once(resolve), fail: once(reject) };
       // A queued job leaves the queue; a running one is left to its deadline, its answer unread.
@@ -113,6 +114,7 @@ export class ExpressionPool implements ExpressionEvaluator {
       this.queue.push(job);
       this.spawnMissing();
       this.dispatch();
+      this.holdOpenWhileBusy();
     });
     if (!outcome.ok) throw permanentFailure(outcome.code, outcome.message, outcome.details);
     return outcome.json === undefined ? undefined : JSON.parse(outcome.json);
@@ -143,6 +145,7 @@ export class ExpressionPool implements ExpressionEvaluator {
   private spawnMissing(): void {
     if (this.closed || this.nextSpawn || this.slots.length >= this.config.processes) return;
     this.slots.push(this.spawn());
+    this.holdOpenWhileBusy();
     if (this.slots.length < this.config.processes) {
       this.nextSpawn = setImmediate(() => {
         this.nextSpawn = null;
@@ -171,10 +174,20 @@ export class ExpressionPool implements ExpressionEvaluator {
     // `close`, not `exit`: by then stderr has been read to its end.
     child.once('close', (code, signal) => this.exited(slot, code, signal));
     child.once('error', (error) => this.exited(slot, null, null, error));
-    // An idle pool does not keep the server's process alive; a running job's deadline does.
     child.unref();
-    child.channel?.unref();
     return slot;
+  }
+
+  /**
+   * Evaluations waiting or running keep this process alive (a caller awaits them); an idle
+   * pool does not, so a process that forgets to close it still exits.
+   */
+  private holdOpenWhileBusy(): void {
+    const busy = this.queue.length > 0 || this.slots.some((slot) => slot.job !== null);
+    for (const { child } of this.slots) {
+      if (busy) child.channel?.ref();
+      else child.channel?.unref();
+    }
   }
 
   private dispatch(): void {
@@ -250,6 +263,8 @@ export class ExpressionPool implements ExpressionEvaluator {
     if (slot.child.exitCode !== null || slot.child.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
       slot.child.once('exit', () => resolve());
+      // Held until it is gone, so that close() resolves rather than the event loop running dry.
+      slot.child.ref();
       slot.child.kill('SIGKILL');
     });
   }
