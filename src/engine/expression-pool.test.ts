@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StepFailure } from '../domain/errors.js';
 import { ExpressionPool, type ExpressionPoolConfig } from './expression-pool.js';
@@ -109,6 +111,18 @@ describe('ExpressionPool', () => {
     await expect(queued).rejects.toThrow('step timed out');
     expect(performance.now() - started).toBeLessThan(100);
     expect((await stuck).code).toBe('EXPRESSION_TIMEOUT');
+  });
+
+  it('keeps a process alive while it awaits an evaluation, and lets it exit once closed', async () => {
+    // Nothing else holds this script's event loop: only the pool can keep it running.
+    const script = `
+      import { ExpressionPool } from ${JSON.stringify(new URL('../../dist/engine/expression-pool.js', import.meta.url).href)};
+      const pool = new ExpressionPool({ processes: 2, timeoutMs: 1000, memoryMb: 64 });
+      console.log(await pool.evaluate('6 * 7', null));
+      await pool.close();
+      console.log('closed');`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    expect(stdout).toBe('42\nclosed\n');
   });
 
   it('fails what is queued or running when closed, and everything after', async () => {
