@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { configError } from '../domain/errors.js';
+import { DEFAULT_EXPRESSION_TIMEOUT_MS } from '../domain/expression.js';
 import { plansOverrideSchema, resolvePlans, type Plan } from '../domain/plan.js';
 
 const flag = z
@@ -28,6 +29,9 @@ const environmentSchema = z.object({
   STEPWISE_SHUTDOWN_GRACE_MS: intIn(0, 600_000).default(10_000),
   STEPWISE_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   STEPWISE_ALLOW_PRIVATE_NETWORK: flag.default(false),
+  STEPWISE_EXPRESSION_PROCESSES: intIn(1, 64).default(2),
+  STEPWISE_EXPRESSION_TIMEOUT_MS: intIn(10, 60_000).default(DEFAULT_EXPRESSION_TIMEOUT_MS),
+  STEPWISE_EXPRESSION_MEMORY_MB: intIn(16, 4096).default(128),
   STEPWISE_SECRET_KEY: z
     .string()
     .regex(/^[A-Za-z0-9+/=_-]{43,88}$/, 'must be 32 random bytes, base64 or hex encoded')
@@ -59,6 +63,8 @@ export interface StepwiseConfig {
   worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
   sqliteSynchronous: 'FULL' | 'NORMAL';
   allowPrivateNetwork: boolean;
+  /** The processes that evaluate user expressions (JSONata), and the bounds of one evaluation. */
+  expressions: { processes: number; timeoutMs: number; memoryMb: number };
   secretKey: string | null;
   /** The admin key created on the first start of an empty database, instead of a random one. */
   bootstrapKey: string | null;
@@ -134,6 +140,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
     },
     sqliteSynchronous: e.STEPWISE_SQLITE_SYNCHRONOUS,
     allowPrivateNetwork: e.STEPWISE_ALLOW_PRIVATE_NETWORK,
+    expressions: {
+      processes: e.STEPWISE_EXPRESSION_PROCESSES,
+      timeoutMs: e.STEPWISE_EXPRESSION_TIMEOUT_MS,
+      memoryMb: e.STEPWISE_EXPRESSION_MEMORY_MB,
+    },
     secretKey: e.STEPWISE_SECRET_KEY ?? null,
     bootstrapKey: e.STEPWISE_BOOTSTRAP_KEY ?? null,
     llm: e.LLM_BASE_URL

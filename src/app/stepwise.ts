@@ -8,6 +8,7 @@ import {
   DeliveryDispatcher,
   type DispatcherConfig,
 } from '../engine/delivery-dispatcher.js';
+import { ExpressionPool } from '../engine/expression-pool.js';
 import { GenerationRunner } from '../engine/generation-runner.js';
 import { Scheduler, type SchedulerConfig } from '../engine/scheduler.js';
 import { Worker } from '../engine/worker.js';
@@ -44,6 +45,8 @@ export interface Stepwise {
   clock: Clock;
   logger: Logger;
   tools: ToolRegistry;
+  /** The processes that evaluate user expressions, away from this process's event loop and heap. */
+  expressions: ExpressionPool;
   workflows: WorkflowService;
   runs: RunService;
   events: EventService;
@@ -84,7 +87,10 @@ export interface Stepwise {
   scheduler: Scheduler | null;
   /** Starts firing due schedules; `overrides` serve tests (a shorter tick, say). */
   startScheduler(overrides?: Partial<SchedulerConfig>): Scheduler;
-  /** Drains the worker (within the configured grace period), the dispatcher and the scheduler, and closes the store. */
+  /**
+   * Drains the worker (within the configured grace period), the dispatcher and the
+   * scheduler, then ends the expression processes and closes the store.
+   */
   close(): Promise<void>;
 }
 
@@ -117,6 +123,7 @@ export async function createStepwise(
       : null;
   const clock = options.clock ?? databaseClock ?? systemClock;
   const tools = createDefaultToolRegistry();
+  const expressions = new ExpressionPool(config.expressions);
   const schedules = new ScheduleService(store, clock);
   const workflows = new WorkflowService(store, tools, clock, {
     saved: async (workflow) => void (await schedules.syncFromWorkflow(workflow)),
@@ -178,6 +185,7 @@ export async function createStepwise(
     clock,
     logger,
     tools,
+    expressions,
     workflows,
     runs,
     events,
@@ -208,10 +216,12 @@ export async function createStepwise(
           secrets,
           subRuns,
           toolSettings,
+          expressions,
           log: (level, message, data) => logger[level](data, message),
         },
         config.worker,
       );
+      expressions.start();
       await worker.start();
       stepwise.worker = worker;
       // Kept across a worker stopped and started again: one runner per process.
@@ -271,6 +281,7 @@ export async function createStepwise(
         stepwise.dispatcher?.stop(),
         stepwise.scheduler?.stop(),
       ]);
+      await expressions.close();
       await stopHearingRevocations();
       databaseClock?.stop();
       await store.close();

@@ -10,6 +10,7 @@ import {
   openBenchStepwise,
   type EngineBenchOptions,
 } from './engine-bench.js';
+import { measureExpressionOverhead } from './expression-bench.js';
 import { measureGraphileWorker } from './graphile-baseline.js';
 import { measureHttp } from './http-bench.js';
 
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     backlog: { type: 'string', default: '100000' },
     'http-seconds': { type: 'string', default: '5' },
     'http-connections': { type: 'string', default: '50' },
+    evaluations: { type: 'string', default: '5000' },
   },
 });
 const runs = Number(values.runs);
@@ -33,7 +35,7 @@ const concurrency = Number(values.concurrency);
 const latencySamples = Number(values['latency-samples']);
 const backlog = Number(values.backlog);
 const adminUrl = values['database-url']!;
-const only = new Set((values.only ?? 'sqlite,postgres,graphile,http').split(','));
+const only = new Set((values.only ?? 'sqlite,postgres,graphile,http,expressions').split(','));
 
 async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
   const name = `stepwise_bench_${randomBytes(6).toString('hex')}`;
@@ -126,6 +128,30 @@ async function main(): Promise<void> {
         note: `${result.jobs} jobs in ${result.seconds.toFixed(2)} s`,
       });
     }
+  }
+  if (only.has('expressions')) {
+    const result = await measureExpressionOverhead(Number(values.evaluations), concurrency);
+    const per = (us: number) => `${us.toFixed(0)} µs per evaluation`;
+    rows.push(
+      {
+        name: 'expression in-process',
+        perSecond: 1e6 / result.inProcessUs,
+        unit: 'evals/s',
+        note: `${per(result.inProcessUs)}, one at a time (not isolated)`,
+      },
+      {
+        name: 'expression pooled',
+        perSecond: 1e6 / result.pooledUs,
+        unit: 'evals/s',
+        note: `${per(result.pooledUs)}, one at a time: +${(result.pooledUs - result.inProcessUs).toFixed(0)} µs to isolate`,
+      },
+      {
+        name: `expression pooled ×${concurrency}`,
+        perSecond: 1e6 / result.pooledConcurrentUs,
+        unit: 'evals/s',
+        note: `${per(result.pooledConcurrentUs)} with ${concurrency} in flight on 2 processes`,
+      },
+    );
   }
   let statusOverBare = NaN;
   if (only.has('http')) {

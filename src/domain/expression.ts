@@ -7,16 +7,29 @@ export interface ExpressionLimits {
   timeoutMs?: number;
   /** How deeply function calls may nest (recursion); default 100. */
   maxDepth?: number;
+  /** Longest result, in characters of JSON; default {@link MAX_RESULT_CHARS}. */
+  maxResultChars?: number;
 }
 
-const DEFAULT_TIMEOUT_MS = 1000;
-const DEFAULT_MAX_DEPTH = 100;
-const CACHE_SIZE = 500;
 /**
- * JSONata evaluates on microtasks only, so a long evaluation would starve timers,
- * heartbeats and sockets; the entry hook hands the event loop a turn this often.
+ * Evaluates user expressions where they cannot hold the caller's event loop nor grow its
+ * heap: the engine's pool of processes (`engine/expression-pool`), handed to tools in
+ * their context.
  */
-const YIELD_EVERY_MS = 10;
+export interface ExpressionEvaluator {
+  /**
+   * The result as plain JSON, or `undefined` when the expression matched nothing.
+   * @throws StepFailure as {@link evaluateExpression}, plus `EXPRESSION_TOO_LARGE` when the
+   *   evaluation outgrows its memory, and the caller's `signal.reason` once it aborts.
+   */
+  evaluate(expression: string, data: unknown, signal?: AbortSignal): Promise<unknown>;
+}
+
+export const DEFAULT_EXPRESSION_TIMEOUT_MS = 1000;
+const DEFAULT_MAX_DEPTH = 100;
+/** As large as the largest HTTP body a step may fetch, so a transform can pass one through. */
+export const MAX_RESULT_CHARS = 10 * 1024 * 1024;
+const CACHE_SIZE = 500;
 /**
  * Per-evaluation guard state travels as a binding, since one compiled expression can be
  * evaluated concurrently. The space makes the name unreachable as a `$variable`.
@@ -29,7 +42,6 @@ const CALL_NODES = new Set(['function', 'partial', 'apply']);
 
 interface Guard {
   deadline: number;
-  nextYield: number;
   maxDepth: number;
   depth: number;
 }
@@ -80,7 +92,7 @@ function compile(expression: string): jsonata.Expression {
 function installGuards(compiled: jsonata.Expression): void {
   // `assign` binds in the expression's own frame; the typings only admit string names.
   const assign = compiled.assign as (name: string | symbol, value: unknown) => void;
-  assign(ENTRY_HOOK, async (node: jsonata.ExprNode, _input: unknown, env: jsonata.Environment) => {
+  assign(ENTRY_HOOK, (node: jsonata.ExprNode, _input: unknown, env: jsonata.Environment) => {
     const guard = env.lookup(GUARD_BINDING) as Guard;
     if (CALL_NODES.has(node.type) && ++guard.depth > guard.maxDepth) {
       throw new LimitExceeded(
@@ -88,13 +100,8 @@ function installGuards(compiled: jsonata.Expression): void {
         `expression nests function calls deeper than ${guard.maxDepth} levels (unbounded recursion?)`,
       );
     }
-    const now = performance.now();
-    if (now > guard.deadline) {
+    if (performance.now() > guard.deadline) {
       throw new LimitExceeded('EXPRESSION_TIMEOUT', 'expression took too long to evaluate (infinite loop?)');
-    }
-    if (now > guard.nextYield) {
-      guard.nextYield = now + YIELD_EVERY_MS;
-      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   });
   assign(EXIT_HOOK, (node: jsonata.ExprNode, _input: unknown, env: jsonata.Environment) => {
@@ -102,44 +109,44 @@ function installGuards(compiled: jsonata.Expression): void {
   });
 }
 
-/** JSONata marks sequences with extra properties and may return functions: keep plain JSON only. */
-function toJson(value: unknown): unknown {
-  if (value === undefined) return undefined;
-  const text = JSON.stringify(value);
-  return text === undefined ? undefined : JSON.parse(text);
-}
+/** The message of a timeout, whether the evaluation noticed its deadline or was stopped from outside. */
+export const timeoutMessage = (timeoutMs: number): string =>
+  `expression took too long to evaluate (infinite loop?) (limit ${timeoutMs} ms)`;
 
 /**
- * Evaluates a JSONata expression against `data`, bounded in time and in function-call
- * depth. Nothing is evaluated as JavaScript. The result is plain JSON, or `undefined`
- * when the expression matched nothing. Native built-ins (a huge `$sort`, a pathological
- * regex) run to completion between checks, so the bound is checked, not preemptive.
+ * Evaluates a JSONata expression against `data` into the JSON text of its result (JSONata's
+ * sequence markers and functions fall away), or `undefined` when it matched nothing.
+ * Bounded in time and in function-call depth, checked between JSONata's steps: a native
+ * built-in (a pathological regex, a huge `$sort`) runs to completion between checks, so
+ * a server runs this in a process it can stop (`engine/expression-pool`). Nothing is
+ * evaluated as JavaScript. Compiled expressions are cached per process.
  *
  * @throws StepFailure (non-retriable) `EXPRESSION_INVALID` for a syntax error (naming the
  *   position), `EXPRESSION_TIMEOUT` past the time budget, `EXPRESSION_FAILED` for a
- *   runtime error or recursion past `maxDepth`.
- * @example await evaluateExpression('$sum(items.price)', { items: [{ price: 2 }, { price: 3 }] }) // 5
+ *   runtime error or recursion past `maxDepth`, `EXPRESSION_TOO_LARGE` for a result past
+ *   `maxResultChars`.
  */
-export async function evaluateExpression(
+export async function evaluateExpressionToJson(
   expression: string,
   data: unknown,
   limits: ExpressionLimits = {},
-): Promise<unknown> {
+): Promise<string | undefined> {
   const compiled = compile(expression);
-  const start = performance.now();
+  const timeoutMs = limits.timeoutMs ?? DEFAULT_EXPRESSION_TIMEOUT_MS;
   const guard: Guard = {
-    deadline: start + (limits.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-    nextYield: start + YIELD_EVERY_MS,
+    deadline: performance.now() + timeoutMs,
     maxDepth: limits.maxDepth ?? DEFAULT_MAX_DEPTH,
     depth: 0,
   };
+  let result: unknown;
   try {
-    return toJson(await compiled.evaluate(data, { [GUARD_BINDING]: guard }));
+    result = await compiled.evaluate(data, { [GUARD_BINDING]: guard });
   } catch (error) {
     if (error instanceof LimitExceeded) {
-      const budget =
-        error.code === 'EXPRESSION_TIMEOUT' ? ` (limit ${limits.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms)` : '';
-      throw permanentFailure(error.code, `${error.message}${budget}`);
+      throw permanentFailure(
+        error.code,
+        error.code === 'EXPRESSION_TIMEOUT' ? timeoutMessage(timeoutMs) : error.message,
+      );
     }
     const { code, message, position } = error as JsonataError;
     const at = position === undefined ? '' : ` (at position ${position})`;
@@ -148,6 +155,38 @@ export async function evaluateExpression(
       position,
     });
   }
+  const maxResultChars = limits.maxResultChars ?? MAX_RESULT_CHARS;
+  const tooLarge = (size: string) =>
+    permanentFailure(
+      'EXPRESSION_TOO_LARGE',
+      `expression result is ${size} characters of JSON, over the limit of ${maxResultChars}`,
+    );
+  let text: string | undefined;
+  try {
+    text = result === undefined ? undefined : JSON.stringify(result);
+  } catch (error) {
+    // A result past the longest string the engine can build.
+    if (error instanceof RangeError) throw tooLarge('more');
+    throw error;
+  }
+  if (text !== undefined && text.length > maxResultChars) throw tooLarge(String(text.length));
+  return text;
+}
+
+/**
+ * {@link evaluateExpressionToJson} parsed: plain JSON, or `undefined` when nothing matched.
+ * In-process, so for trusted expressions (the shipped templates) and tests; a server
+ * evaluates user expressions through an {@link ExpressionEvaluator}.
+ *
+ * @example await evaluateExpression('$sum(items.price)', { items: [{ price: 2 }, { price: 3 }] }) // 5
+ */
+export async function evaluateExpression(
+  expression: string,
+  data: unknown,
+  limits: ExpressionLimits = {},
+): Promise<unknown> {
+  const text = await evaluateExpressionToJson(expression, data, limits);
+  return text === undefined ? undefined : JSON.parse(text);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Clock } from '../domain/clock.js';
+import type { ExpressionEvaluator } from '../domain/expression.js';
 import type { StepTool, SubRunPort, ToolSettings } from '../tools/tool.js';
 import type { CheckpointQueue } from './checkpoint-queue.js';
 import type { ConcurrencySlots } from './concurrency-slot.js';
@@ -12,6 +13,8 @@ export interface ExecutionDeps {
   secrets: { resolve(orgId: string, names: Iterable<string>): Promise<Record<string, string>> };
   subRuns(orgId: string, parentRunId: string): SubRunPort;
   toolSettings: ToolSettings;
+  /** Evaluates `when` and the tools' expressions (transform, condition) off the event loop. */
+  expressions: ExpressionEvaluator;
   checkpoints: CheckpointQueue;
   log(level: 'info' | 'warn' | 'error', message: string, data: Record<string, unknown>): void;
   random?: () => number;

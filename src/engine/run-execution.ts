@@ -1,5 +1,5 @@
-import { evaluateExpression, isTruthy } from '../domain/expression.js';
-import { toErrorInfo, type ErrorInfo } from '../domain/errors.js';
+import { isTruthy } from '../domain/expression.js';
+import { StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import {
   pickProgress,
@@ -32,6 +32,9 @@ const STEP_START_VISIBILITY_MS = 25;
 
 /** A run waiting on a child run re-checks it this often, in case the child's wake-up was missed. */
 const CHILD_RECHECK_MS = 30_000;
+
+/** The failures of an expression that broke its time or memory bound rather than its logic. */
+const EXPRESSION_LIMITS: ReadonlySet<string> = new Set(['EXPRESSION_TIMEOUT', 'EXPRESSION_TOO_LARGE']);
 
 /**
  * Executes one leased run: step after step while it holds the lease, committing each
@@ -212,7 +215,16 @@ export class RunExecution {
       const startedAt = this.deps.clock.now();
       this.stepStartedAt = startedAt;
       const resuming = this.progress.step_state !== null || this.progress.resume_payload !== null;
-      if (!resuming && step.when !== undefined && !(await this.conditionHolds(step))) {
+      const holds = resuming || step.when === undefined || (await this.conditionHolds(step));
+      if (this.stopReason) return this.handleStop(this.stopReason, events, null);
+      if (holds instanceof StepFailure) {
+        const failure = { kind: 'failure', failure: holds, params: null } as const;
+        const next = await this.handleFailure(step, failure, events, startedAt, this.deps.clock.now());
+        events = [];
+        if (next === 'stop') return;
+        continue;
+      }
+      if (!holds) {
         const record = this.stepRecord(step, 'skipped', null, null, null, startedAt);
         events.push(this.event('step.skipped', { step_id: step.id, when: step.when }, startedAt));
         this.advanceTo(this.progress.step_index + 1);
@@ -295,12 +307,19 @@ export class RunExecution {
     }
   }
 
-  private async conditionHolds(step: StepDefinition): Promise<boolean> {
+  /** Whether the step's `when` holds, or the failure of the step when the expression broke a limit. */
+  private async conditionHolds(step: StepDefinition): Promise<boolean | StepFailure> {
     try {
-      return isTruthy(await evaluateExpression(step.when!, this.scopeData()));
-    } catch {
-      // A `when` that cannot be evaluated (e.g. it reads a skipped step) counts as false.
-      return false;
+      return isTruthy(
+        await this.deps.expressions.evaluate(step.when!, this.scopeData(), this.stopper.signal),
+      );
+    } catch (error) {
+      // A `when` that cannot be evaluated (e.g. it reads a skipped step) counts as false;
+      // one past its time or memory, or not evaluated at all, fails the step as in a tool.
+      const { code, message } = toErrorInfo(error);
+      if (error instanceof StepFailure && !error.retriable && !EXPRESSION_LIMITS.has(code)) return false;
+      const retriable = !(error instanceof StepFailure) || error.retriable;
+      return new StepFailure(code, `when: ${message}`, { retriable });
     }
   }
 

@@ -40,7 +40,10 @@ export interface StepInvocation {
   /** Aborted when the run is stopped from outside (cancel, run timeout, shutdown, lost lease). */
   runSignal: AbortSignal;
   stopReason(): StopReason | null;
-  deps: Pick<ExecutionDeps, 'clock' | 'tools' | 'secrets' | 'subRuns' | 'toolSettings' | 'log'>;
+  deps: Pick<
+    ExecutionDeps,
+    'clock' | 'tools' | 'secrets' | 'subRuns' | 'toolSettings' | 'expressions' | 'log'
+  >;
 }
 
 /**
@@ -81,6 +84,7 @@ export async function invokeStep(invocation: StepInvocation): Promise<StepResult
         settings: deps.toolSettings,
         resume: invocation.resume,
         runs: deps.subRuns(run.org_id, run.id),
+        expressions: deps.expressions,
         log: (message, data) => deps.log('info', message, { run_id: run.id, step_id: step.id, ...data }),
       }),
       signal,

@@ -1,8 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createToolContext, runTool } from '../../test/support/tool-context.js';
+import { ExpressionPool } from '../engine/expression-pool.js';
 import { conditionTool } from './condition-tool.js';
 
-const run = (params: unknown) => runTool(conditionTool, params, createToolContext());
+const expressions = new ExpressionPool({ processes: 1, timeoutMs: 300, memoryMb: 64 });
+afterAll(() => expressions.close());
+
+const run = (params: unknown) => runTool(conditionTool, params, createToolContext({ expressions }));
 
 describe('condition tool', () => {
   const cases = [
@@ -55,6 +59,15 @@ describe('condition tool', () => {
       code: 'EXPRESSION_INVALID',
       retriable: false,
       message: expect.stringMatching(/^cases\.0\.when: expression is not valid JSONata/),
+    });
+  });
+
+  it('fails with EXPRESSION_TIMEOUT naming the case whose regex runs away', async () => {
+    const runaway = { when: '$contains(s, /(a+)+$/)', goto: 'x' };
+    await expect(run({ cases: [runaway], data: { s: `${'a'.repeat(40)}b` } })).rejects.toMatchObject({
+      code: 'EXPRESSION_TIMEOUT',
+      retriable: false,
+      message: 'cases.0.when: expression took too long to evaluate (infinite loop?) (limit 300 ms)',
     });
   });
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { StepFailure, permanentFailure } from '../domain/errors.js';
-import { evaluateExpression, isTruthy } from '../domain/expression.js';
-import type { StepTool, ToolOutcome } from './tool.js';
+import { StepFailure } from '../domain/errors.js';
+import { isTruthy } from '../domain/expression.js';
+import type { StepTool, ToolContext, ToolOutcome } from './tool.js';
 
 const target = z
   .string()
@@ -33,12 +33,15 @@ const conditionParamsSchema = z
 /** Params of the `condition` tool, as validated. */
 export type ConditionParams = z.infer<typeof conditionParamsSchema>;
 
-async function passes(expression: string, data: unknown, field: string): Promise<boolean> {
+async function passes(expression: string, data: unknown, field: string, ctx: ToolContext): Promise<boolean> {
   try {
-    return isTruthy(await evaluateExpression(expression, data));
+    return isTruthy(await ctx.expressions.evaluate(expression, data, ctx.signal));
   } catch (error) {
     if (!(error instanceof StepFailure)) throw error;
-    throw permanentFailure(error.code, `${field}: ${error.message}`, error.details);
+    throw new StepFailure(error.code, `${field}: ${error.message}`, {
+      retriable: error.retriable,
+      details: error.details,
+    });
   }
 }
 
@@ -58,15 +61,15 @@ export const conditionTool: StepTool<ConditionParams> = {
     'are false. A target is a step id or "end". Without a match or else, the run continues with the next step. ' +
     'Output: { matched: index of the winning case (0 for a true expression) or null, next: the target or null }.',
   params: conditionParamsSchema,
-  async execute(params) {
+  async execute(params, ctx) {
     const data = params.data ?? null;
     if (params.cases) {
       for (const [index, { when, goto }] of params.cases.entries()) {
-        if (await passes(when, data, `cases.${index}.when`)) return branch(index, goto);
+        if (await passes(when, data, `cases.${index}.when`, ctx)) return branch(index, goto);
       }
       return branch(null, params.else);
     }
-    return (await passes(params.expression!, data, 'expression'))
+    return (await passes(params.expression!, data, 'expression', ctx))
       ? branch(0, params.then)
       : branch(null, params.else);
   },

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { ExpressionEvaluator } from '../domain/expression.js';
 import type { Millis } from '../domain/model.js';
 
 /**
@@ -66,6 +67,8 @@ export interface ToolContext {
   /** Set when the step runs again after a `suspend`. */
   resume: { state: unknown; payload: unknown } | null;
   runs: SubRunPort;
+  /** Where JSONata runs: isolated from the server's event loop and heap. */
+  expressions: ExpressionEvaluator;
   log(message: string, data?: Record<string, unknown>): void;
 }
 

@@ -1,6 +1,14 @@
-import { describe, expect, it } from 'vitest';
-import { createToolContext, runTool } from '../../test/support/tool-context.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createToolContext as createContext, runTool } from '../../test/support/tool-context.js';
+import { ExpressionPool } from '../engine/expression-pool.js';
 import { transformTool } from './transform-tool.js';
+
+const expressions = new ExpressionPool({ processes: 1, timeoutMs: 300, memoryMb: 32 });
+/** Time enough for a memory bomb to reach the heap limit first. */
+const unhurried = new ExpressionPool({ processes: 1, timeoutMs: 10_000, memoryMb: 32 });
+afterAll(() => Promise.all([expressions.close(), unhurried.close()]));
+
+const createToolContext = () => createContext({ expressions });
 
 describe('transform tool', () => {
   it('outputs the expression evaluated against data', async () => {
@@ -31,6 +39,30 @@ describe('transform tool', () => {
       retriable: false,
       message: expect.stringMatching(/at position \d+/),
     });
+  });
+
+  it('fails with EXPRESSION_TIMEOUT on a catastrophic regex, then evaluates on', async () => {
+    await expect(
+      runTool(
+        transformTool,
+        { expression: '$match(s, /(a+)+$/)', data: { s: `${'a'.repeat(40)}b` } },
+        createToolContext(),
+      ),
+    ).rejects.toMatchObject({ code: 'EXPRESSION_TIMEOUT', retriable: false });
+    expect(await runTool(transformTool, { expression: '1 + 1' }, createToolContext())).toEqual({
+      kind: 'done',
+      output: 2,
+    });
+  });
+
+  it('fails with EXPRESSION_TOO_LARGE on a memory bomb', async () => {
+    await expect(
+      runTool(
+        transformTool,
+        { expression: '[1..10000000].{ "n": $ }' },
+        createContext({ expressions: unhurried }),
+      ),
+    ).rejects.toMatchObject({ code: 'EXPRESSION_TOO_LARGE', retriable: false });
   });
 
   it('requires an expression', () => {

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { evaluateExpression } from '../domain/expression.js';
 import type { StepTool } from './tool.js';
 
 const transformParamsSchema = z.strictObject({
@@ -16,10 +15,10 @@ export const transformTool: StepTool<TransformParams> = {
     'Evaluates a JSONata expression against `data` and returns the result as the step output (null when nothing ' +
     'matches). The expression sees only `data`, not the run: pass what it needs with a template, e.g. ' +
     '"data": "{{ steps.fetch.output.body }}". Without data the expression runs against null. ' +
-    'Bounded to 1 s and 100 nested function calls.',
+    'Bounded in time (1 s by default), in memory and to 100 nested function calls.',
   params: transformParamsSchema,
-  async execute(params) {
-    const output = await evaluateExpression(params.expression, params.data ?? null);
+  async execute(params, ctx) {
+    const output = await ctx.expressions.evaluate(params.expression, params.data ?? null, ctx.signal);
     return { kind: 'done', output: output ?? null };
   },
 };

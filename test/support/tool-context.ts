@@ -1,4 +1,5 @@
 import { notFound } from '../../src/domain/errors.js';
+import { evaluateExpression, type ExpressionEvaluator } from '../../src/domain/expression.js';
 import type { Millis } from '../../src/domain/model.js';
 import type { StepTool, SubRunPort, ToolContext, ToolOutcome, ToolSettings } from '../../src/tools/tool.js';
 
@@ -77,6 +78,11 @@ export interface ToolContextOptions {
   run_id?: string;
   step_id?: string;
   subRuns?: FakeSubRunPort;
+  /**
+   * Where the tool's expressions run; by default in this process, which serves tools that
+   * evaluate none. Tests of the expression tools pass an `ExpressionPool`.
+   */
+  expressions?: ExpressionEvaluator;
 }
 
 /**
@@ -112,6 +118,9 @@ export function createToolContext(options: ToolContextOptions = {}): TestToolCon
     },
     resume: options.resume ?? null,
     runs: subRuns,
+    expressions: options.expressions ?? {
+      evaluate: (expression, data) => evaluateExpression(expression, data),
+    },
     log: (message, data) => logs.push(data === undefined ? { message } : { message, data }),
     controller,
     logs,
