@@ -2,6 +2,8 @@ import type { Clock } from '../domain/clock.js';
 
 /** How often the offset to the database's clock is measured again (clocks drift, NTP steps). */
 const RESYNC_MS = 10_000;
+/** Round trips per measurement; the quickest one decides. */
+const SAMPLES = 3;
 
 /**
  * The database server's clock, read locally: the process clock plus an offset measured
@@ -30,12 +32,22 @@ export class DatabaseClock implements Clock {
     return Date.now() + this.offset;
   }
 
-  /** Measures the offset again; a failed read keeps the last one. */
+  /**
+   * Measures the offset again from a few round trips, keeping the quickest: a reply that
+   * waited in a queue on one leg only would skew the midpoint by up to that wait. A failed
+   * read keeps the last offset.
+   */
   async sync(): Promise<void> {
-    const sentAt = Date.now();
-    const databaseNow = await this.readDatabaseClock();
-    const receivedAt = Date.now();
-    this.offset = Math.round(databaseNow - (sentAt + receivedAt) / 2);
+    let best: { roundTrip: number; offset: number } | null = null;
+    for (let sample = 0; sample < SAMPLES; sample += 1) {
+      const sentAt = performance.now();
+      const localAtSend = Date.now();
+      const databaseNow = await this.readDatabaseClock();
+      const roundTrip = performance.now() - sentAt;
+      const offset = databaseNow - (localAtSend + roundTrip / 2);
+      if (best === null || roundTrip < best.roundTrip) best = { roundTrip, offset };
+    }
+    if (best) this.offset = Math.round(best.offset);
   }
 
   stop(): void {

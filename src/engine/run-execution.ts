@@ -1,4 +1,3 @@
-import { isTruthy } from '../domain/expression.js';
 import { StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import {
@@ -21,9 +20,11 @@ import {
 } from '../domain/workflow.js';
 import type { RunCheckpoint } from '../store/store.js';
 import type { ToolOutcome } from '../tools/tool.js';
+import { executedPasses, passesAfterMove } from '../domain/step-passes.js';
 import { slotFor, type RunSlot } from './concurrency-slot.js';
+import { LeaseWatch } from './lease-watch.js';
 import type { ExecutionDeps } from './execution-deps.js';
-import { invokeStep, stopError, type StepResult, type StopReason } from './step-invocation.js';
+import { invokeStep, stopError, whenHolds, type StepResult, type StopReason } from './step-invocation.js';
 
 export type { StopReason } from './step-invocation.js';
 
@@ -32,9 +33,6 @@ const STEP_START_VISIBILITY_MS = 25;
 
 /** A run waiting on a child run re-checks it this often, in case the child's wake-up was missed. */
 const CHILD_RECHECK_MS = 30_000;
-
-/** The failures of an expression that broke its time or memory bound rather than its logic. */
-const EXPRESSION_LIMITS: ReadonlySet<string> = new Set(['EXPRESSION_TIMEOUT', 'EXPRESSION_TOO_LARGE']);
 
 /**
  * Executes one leased run: step after step while it holds the lease, committing each
@@ -58,9 +56,7 @@ export class RunExecution {
    */
   private reachedAt: number;
   private stepStartedAt: number;
-  /** `performance.now()` past which the lease may belong to another worker. */
-  private leaseUntil: number;
-  private leaseWatch: NodeJS.Timeout | null = null;
+  private readonly leaseWatch: LeaseWatch;
 
   /**
    * @param leaseConfirmedUntil `performance.now()` when the claim was asked for, plus the
@@ -75,7 +71,7 @@ export class RunExecution {
     const { id: _id, ...rest } = run;
     this.progress = pickProgress(rest);
     this.progress.step_passes = { ...(this.progress.step_passes ?? {}) };
-    this.leaseUntil = leaseConfirmedUntil;
+    this.leaseWatch = new LeaseWatch(leaseConfirmedUntil, () => this.stop('lease_lost'));
     this.reachedAt = run.updated_at;
     this.stepStartedAt = run.updated_at;
   }
@@ -106,35 +102,17 @@ export class RunExecution {
     return this.concurrencySlot;
   }
 
-  /**
-   * A renewal landed: the lease holds at least until `until` (`performance.now()` time).
-   * Past the last confirmed expiry the execution stops by itself, aborting its step, so a
-   * paused or partitioned worker never runs on under a lease another worker may hold.
-   */
+  /** A renewal landed: the lease holds at least until `until` (`performance.now()` time); see `LeaseWatch`. */
   leaseConfirmed(until: number): void {
-    if (until <= this.leaseUntil) return;
-    this.leaseUntil = until;
-    this.watchLease();
-  }
-
-  private watchLease(): void {
-    if (this.leaseWatch) clearTimeout(this.leaseWatch);
-    this.leaseWatch = setTimeout(
-      () => {
-        if (performance.now() >= this.leaseUntil) this.stop('lease_lost');
-        else this.watchLease();
-      },
-      Math.max(0, this.leaseUntil - performance.now()),
-    );
-    this.leaseWatch.unref();
+    this.leaseWatch.confirm(until);
   }
 
   async execute(): Promise<void> {
-    this.watchLease();
+    this.leaseWatch.start();
     try {
       await this.executeHeld();
     } finally {
-      if (this.leaseWatch) clearTimeout(this.leaseWatch);
+      this.leaseWatch.stop();
     }
   }
 
@@ -198,7 +176,7 @@ export class RunExecution {
       if (this.progress.deadline_at !== null && this.deps.clock.now() >= this.progress.deadline_at)
         this.stop('run_timeout');
       if (this.deps.draining?.()) this.stop('shutdown');
-      if (performance.now() >= this.leaseUntil) this.stop('lease_lost');
+      if (this.leaseWatch.lapsed) this.stop('lease_lost');
       if (this.stopReason) return this.handleStop(this.stopReason, events, null);
       const step = definition.steps[this.progress.step_index];
       if (!step)
@@ -215,7 +193,7 @@ export class RunExecution {
       const startedAt = this.deps.clock.now();
       this.stepStartedAt = startedAt;
       const resuming = this.progress.step_state !== null || this.progress.resume_payload !== null;
-      const holds = resuming || step.when === undefined || (await this.conditionHolds(step));
+      const holds = resuming || step.when === undefined || (await whenHolds(step.when!, this.scopeData(), this.deps, this.stopper.signal));
       if (this.stopReason) return this.handleStop(this.stopReason, events, null);
       if (holds instanceof StepFailure) {
         const failure = { kind: 'failure', failure: holds, params: null } as const;
@@ -304,22 +282,6 @@ export class RunExecution {
         ]);
       if (!(await this.commit(events, [record]))) return;
       events = [];
-    }
-  }
-
-  /** Whether the step's `when` holds, or the failure of the step when the expression broke a limit. */
-  private async conditionHolds(step: StepDefinition): Promise<boolean | StepFailure> {
-    try {
-      return isTruthy(
-        await this.deps.expressions.evaluate(step.when!, this.scopeData(), this.stopper.signal),
-      );
-    } catch (error) {
-      // A `when` that cannot be evaluated (e.g. it reads a skipped step) counts as false;
-      // one past its time or memory, or not evaluated at all, fails the step as in a tool.
-      const { code, message } = toErrorInfo(error);
-      if (error instanceof StepFailure && !error.retriable && !EXPRESSION_LIMITS.has(code)) return false;
-      const retriable = !(error instanceof StepFailure) || error.retriable;
-      return new StepFailure(code, `when: ${message}`, { retriable });
     }
   }
 
@@ -472,11 +434,7 @@ export class RunExecution {
 
   /** Moves the cursor to `index`, ending the pass through the current step. */
   private advanceTo(index: number): void {
-    const steps = this.definition?.steps ?? [];
-    const current = steps[this.progress.step_index];
-    if (current) this.progress.step_passes[current.id] = this.progress.iteration;
-    const target = steps[index];
-    this.progress.iteration = target ? (this.progress.step_passes[target.id] ?? 0) + 1 : 1;
+    if (this.definition) Object.assign(this.progress, passesAfterMove(this.definition, this.progress, index));
     this.progress.step_index = index;
     this.reachedAt = this.stepStartedAt;
     this.progress.attempt = 1;
@@ -543,7 +501,3 @@ export class RunExecution {
   }
 }
 
-/** Step executions a run has finished: every ended pass of every step. */
-function executedPasses(progress: RunProgress): number {
-  return Object.values(progress.step_passes).reduce((sum, passes) => sum + passes, 0);
-}

@@ -1,4 +1,5 @@
 import { permanentFailure, StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
+import { isTruthy } from '../domain/expression.js';
 import type { RunRecord } from '../domain/model.js';
 import { referencedSecrets, renderTemplate, type TemplateScope } from '../domain/templating.js';
 import type { StepDefinition } from '../domain/workflow.js';
@@ -24,6 +25,31 @@ export function stopError(reason: StopReason): ErrorInfo {
 /** The key a step's side effects carry: the same for every attempt of one pass, new for each pass. */
 export function stepIdempotencyKey(runId: string, stepId: string, iteration: number): string {
   return iteration <= 1 ? `${runId}:${stepId}` : `${runId}:${stepId}:${iteration}`;
+}
+
+/** The failures of an expression that broke its time or memory bound rather than its logic. */
+const EXPRESSION_LIMITS: ReadonlySet<string> = new Set(['EXPRESSION_TIMEOUT', 'EXPRESSION_TOO_LARGE']);
+
+/**
+ * Whether a step's `when` holds over `scope`, or the failure of the step when the
+ * expression broke a limit. One that cannot be evaluated (e.g. it reads a skipped step)
+ * counts as false; one past its time or memory, or not evaluated at all, fails the step
+ * as a tool's failure would.
+ */
+export async function whenHolds(
+  when: string,
+  scope: Record<string, unknown>,
+  deps: Pick<ExecutionDeps, 'expressions'>,
+  signal: AbortSignal,
+): Promise<boolean | StepFailure> {
+  try {
+    return isTruthy(await deps.expressions.evaluate(when, scope, signal));
+  } catch (error) {
+    const { code, message } = toErrorInfo(error);
+    if (error instanceof StepFailure && !error.retriable && !EXPRESSION_LIMITS.has(code)) return false;
+    const retriable = !(error instanceof StepFailure) || error.retriable;
+    return new StepFailure(code, `when: ${message}`, { retriable });
+  }
 }
 
 export interface StepInvocation {

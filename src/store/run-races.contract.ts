@@ -228,6 +228,39 @@ export function runRunRacesContract(options: StoreContractOptions): void {
       });
     });
 
+    it('resumes a parent that parks in the same group commit as its child ends', async () => {
+      const parent = await claimOnly(await addRun(), 'w1', T0);
+      const child = await addRun({ parent_run_id: parent.id, available_at: T0 + 1 });
+      const [claimedChild] = await store.claimRunnableRuns('w1', 10, LEASE_MS, T0 + 1);
+      expect(claimedChild?.id).toBe(child.id);
+      const parking = progressOf(parent, {
+        step_state: { run_id: child.id },
+        wait_run_id: child.id,
+        lease_owner: null,
+        lease_expires_at: null,
+        available_at: T0 + 30_000,
+        updated_at: T0 + 9,
+      });
+      const ended = progressOf(claimedChild!, {
+        status: 'completed',
+        lease_owner: null,
+        lease_expires_at: null,
+        available_at: null,
+        finished_at: T0 + 9,
+        updated_at: T0 + 9,
+      });
+      expect(
+        await store.checkpointRuns([
+          checkpoint(parent, { progress: parking }),
+          checkpoint(claimedChild!, { progress: ended, wake_parent_run_id: parent.id }),
+        ]),
+      ).toEqual([true, true]);
+      expect(await store.getRun(org.id, parent.id)).toMatchObject({
+        wait_run_id: null,
+        available_at: T0 + 9,
+      });
+    });
+
     describe('signals to a run a worker holds', () => {
       const wakeEvent = (runId: string) => ({
         run_id: runId,

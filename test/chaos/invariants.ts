@@ -166,18 +166,18 @@ export function checkInvariants(input: CheckInput): CheckResult {
     for (const step of completed.filter((s) => s.tool === 'http')) {
       checked['no-resend-after-commit'] += 1;
       const iter = iterOf(step);
+      // The committed answer names the request it answered: any later request of the same
+      // step pass was sent again after that answer, whatever the processes' clocks say.
+      const answered = (step.output as { body?: { seq?: unknown } } | null)?.body?.seq;
+      if (typeof answered !== 'number') continue;
       const later = requests.filter(
-        (r) =>
-          r.step === step.step_id &&
-          r.iter === iter &&
-          r.arrivedAt > step.finished_at &&
-          !excused(r.arrivedAt),
+        (r) => r.step === step.step_id && r.iter === iter && r.seq > answered && !excused(r.arrivedAt),
       );
       if (later.length > 0)
         fail(
           'no-resend-after-commit',
           run.id,
-          `${step.step_id} pass ${iter} committed at ${step.finished_at}, requested again ${later.length}× (first ${later[0]!.arrivedAt - step.finished_at} ms later)`,
+          `${step.step_id} pass ${iter} committed from request #${answered}, requested again ${later.length}× (first #${later[0]!.seq})`,
         );
     }
 

@@ -214,7 +214,12 @@ export async function checkpointRuns(pool: pg.Pool, checkpoints: RunCheckpoint[]
   const run = async (target: Queryable) => {
     if (keys.length > 0) await lockNames(target, keys);
     for (const round of splitRounds(checkpoints)) {
-      const settled = await Promise.all(round.map((checkpoint) => settleParkedWait(target, checkpoint)));
+      // One statement writes the whole round from one snapshot: a child ending in it would
+      // not see its parent parking in it, so the parent sees the child's end here instead.
+      const ending = new Set(round.filter((c) => isFinalStatus(c.progress.status)).map((c) => c.run_id));
+      const settled = await Promise.all(
+        round.map((checkpoint) => settleParkedWait(target, checkpoint, ending)),
+      );
       const ids = await applyRound(target, settled);
       for (const checkpoint of round) applied.set(checkpoint, ids.has(checkpoint.run_id));
     }
@@ -228,10 +233,15 @@ export async function checkpointRuns(pool: pg.Pool, checkpoints: RunCheckpoint[]
  * A parking checkpoint, resumed instead when what it waits for already happened: an event
  * of its org and type stored since the wait began that matches, or its child run ended.
  */
-async function settleParkedWait(db: Queryable, checkpoint: RunCheckpoint): Promise<RunCheckpoint> {
+async function settleParkedWait(
+  db: Queryable,
+  checkpoint: RunCheckpoint,
+  endingAlongside: ReadonlySet<string>,
+): Promise<RunCheckpoint> {
   const wait = parkedWait(checkpoint);
   if (wait === null) return checkpoint;
   if (wait.kind === 'run') {
+    if (endingAlongside.has(wait.run_id)) return resumedByEndedChild(checkpoint);
     const { rows } = await db.query<{ status: string }>('SELECT status FROM runs WHERE id = $1', [
       wait.run_id,
     ]);
