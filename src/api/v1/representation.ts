@@ -62,6 +62,7 @@ export function v1Job(run: RunRecord, steps?: RunStepRecord[]) {
           steps: steps.map((step) => ({
             stepId: step.step_id,
             tool: step.tool,
+            iteration: step.iteration,
             attempt: step.attempt,
             status: step.status,
             output: step.output,
