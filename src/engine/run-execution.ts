@@ -1,5 +1,5 @@
 import { evaluateExpression, isTruthy } from '../domain/expression.js';
-import { toErrorInfo, type ErrorInfo } from '../domain/errors.js';
+import { permanentFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import {
   pickProgress,
@@ -21,6 +21,7 @@ import {
 import type { RunCheckpoint } from '../store/store.js';
 import type { ToolOutcome } from '../tools/tool.js';
 import { slotFor, type RunSlot } from './concurrency-slot.js';
+import { CheckpointRefused } from './checkpoint-queue.js';
 import type { ExecutionDeps } from './execution-deps.js';
 import { invokeStep, stopError, type StepResult, type StopReason } from './step-invocation.js';
 
@@ -82,6 +83,24 @@ export class RunExecution {
   }
 
   async execute(): Promise<void> {
+    try {
+      await this.executeLeased();
+    } catch (error) {
+      if (!(error instanceof CheckpointRefused)) throw error;
+      // Even the step's failure could not be stored: nothing more can be written for this
+      // run now, so it is left to resume from its last stored step once its lease expires.
+      this.deps.log(
+        'error',
+        'a checkpoint of the run could not be stored; it resumes after its lease expires',
+        {
+          run_id: this.run.id,
+          error: error.message,
+        },
+      );
+    }
+  }
+
+  private async executeLeased(): Promise<void> {
     const definition = await this.deps.definitions.definitionAt(
       this.run.workflow_id,
       this.run.workflow_version,
@@ -189,44 +208,103 @@ export class RunExecution {
           this.stepRecord(step, 'failed', result.params, null, stopError(result.reason), startedAt),
         );
       }
-      if (result.kind === 'failure') {
-        const next = await this.handleFailure(step, result, events, startedAt, finishedAt);
-        events = [];
-        if (next === 'stop') return;
-        continue;
-      }
-      const { outcome } = result;
-      if (outcome.kind === 'suspend') return this.suspend(step, outcome, events, finishedAt);
+      const next = await this.settleStoring(definition, step, result, events, startedAt, finishedAt);
+      events = [];
+      if (next === 'stop') return;
+    }
+  }
 
-      this.outputs[step.id] = outcome.output;
-      this.lastOutput = outcome.output;
-      const record = this.stepRecord(
+  /**
+   * Settles the step's result. When the store refuses the checkpoint carrying it (even
+   * retried alone), the step fails instead, once and for good, with a checkpoint that
+   * leaves out its input and output: the run goes on as after any permanent step failure
+   * rather than running the step again after its lease expires.
+   */
+  private async settleStoring(
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    result: Exclude<StepResult, { kind: 'stopped' }>,
+    carried: RunEventInput[],
+    startedAt: number,
+    finishedAt: number,
+  ): Promise<'continue' | 'stop'> {
+    const progress = { ...this.progress };
+    const { lastOutput } = this;
+    const hadOutput = step.id in this.outputs;
+    const previousOutput = this.outputs[step.id];
+    try {
+      return await this.settle(definition, step, result, [...carried], startedAt, finishedAt);
+    } catch (error) {
+      if (!(error instanceof CheckpointRefused)) throw error;
+      const renewedUntil = this.progress.lease_expires_at;
+      Object.assign(this.progress, progress);
+      // A renewal that landed while the refused commit was in flight holds in the store.
+      if (renewedUntil !== null && renewedUntil > (progress.lease_expires_at ?? 0))
+        this.leaseRenewed(renewedUntil);
+      this.lastOutput = lastOutput;
+      if (hadOutput) this.outputs[step.id] = previousOutput;
+      else delete this.outputs[step.id];
+      const failure = permanentFailure(
+        'STEP_RESULT_NOT_STORABLE',
+        `step '${step.id}': the store refused its result (${error.reason})`,
+      );
+      return this.handleFailure(
         step,
-        'completed',
-        result.params,
-        outcome.output,
-        null,
+        { kind: 'failure', failure, params: null },
+        carried,
         startedAt,
         finishedAt,
       );
-      events.push(
-        this.event(
-          'step.completed',
-          { step_id: step.id, attempt: this.progress.attempt, duration_ms: finishedAt - startedAt },
-          finishedAt,
-        ),
-      );
-      const target = nextStepIndex(definition, this.progress.step_index, outcome.next);
-      if (typeof target !== 'number') return this.finish('failed', events, target, [record]);
-      this.advanceTo(target);
-      // The last step's result and the run's end share one commit.
-      if (target >= definition.steps.length)
-        return this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null, [
-          record,
-        ]);
-      if (!(await this.commit(events, [record]))) return;
-      events = [];
     }
+  }
+
+  private async settle(
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    result: Exclude<StepResult, { kind: 'stopped' }>,
+    events: RunEventInput[],
+    startedAt: number,
+    finishedAt: number,
+  ): Promise<'continue' | 'stop'> {
+    if (result.kind === 'failure') return this.handleFailure(step, result, events, startedAt, finishedAt);
+    const { outcome } = result;
+    if (outcome.kind === 'suspend') {
+      await this.suspend(step, outcome, events, finishedAt);
+      return 'stop';
+    }
+
+    this.outputs[step.id] = outcome.output;
+    this.lastOutput = outcome.output;
+    const record = this.stepRecord(
+      step,
+      'completed',
+      result.params,
+      outcome.output,
+      null,
+      startedAt,
+      finishedAt,
+    );
+    events.push(
+      this.event(
+        'step.completed',
+        { step_id: step.id, attempt: this.progress.attempt, duration_ms: finishedAt - startedAt },
+        finishedAt,
+      ),
+    );
+    const target = nextStepIndex(definition, this.progress.step_index, outcome.next);
+    if (typeof target !== 'number') {
+      await this.finish('failed', events, target, [record]);
+      return 'stop';
+    }
+    this.advanceTo(target);
+    // The last step's result and the run's end share one commit.
+    if (target >= definition.steps.length) {
+      await this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null, [
+        record,
+      ]);
+      return 'stop';
+    }
+    return (await this.commit(events, [record])) ? 'continue' : 'stop';
   }
 
   private async conditionHolds(step: StepDefinition): Promise<boolean> {

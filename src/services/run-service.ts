@@ -16,6 +16,7 @@ import type {
   WorkflowDefinition,
 } from '../domain/model.js';
 import { RUN_STATUSES, type RunStatus } from '../domain/run-state.js';
+import { NotJsonError, toStorableJson, type JsonValue } from '../domain/storable-json.js';
 import { RunAdmissionRefused, type Store } from '../store/store.js';
 import type { PlanService } from './plan-service.js';
 import type { WorkflowService } from './workflow-service.js';
@@ -36,6 +37,16 @@ export interface RunDetail {
 }
 
 const MAX_INPUT_BYTES = 1_000_000;
+
+/** The input as the stores keep it, so the run that starts reads exactly what is stored. */
+function storableInput(input: unknown): JsonValue {
+  try {
+    return toStorableJson(input);
+  } catch (error) {
+    if (error instanceof NotJsonError) throw validationError('input', `input: ${error.message}`);
+    throw error;
+  }
+}
 
 /** Starting, reading and cancelling runs. */
 export class RunService {
@@ -67,7 +78,7 @@ export class RunService {
         `workflow '${workflow.id}' is '${workflow.status}' and has no steps to run yet`,
       );
     }
-    const input = options.input ?? {};
+    const input = storableInput(options.input ?? {});
     if (JSON.stringify(input).length > MAX_INPUT_BYTES) {
       throw validationError('input', 'input: a run input is at most 1 MB of JSON');
     }
