@@ -46,6 +46,8 @@ describe('toStorableJson', () => {
     const cyclic: Record<string, unknown> = { b: {} };
     (cyclic.b as Record<string, unknown>).back = cyclic;
     expect(() => toStorableJson(cyclic)).toThrow(/^\$\.b\.back refers to an object that contains it/);
+    const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000));
+    expect(() => toStorableJson(deep)).toThrow(new NotJsonError('$', 'is nested too deeply'));
     const shared = { x: 1 };
     expect(toStorableJson({ one: shared, two: shared })).toEqual({ one: { x: 1 }, two: { x: 1 } });
   });

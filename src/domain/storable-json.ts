@@ -41,12 +41,18 @@ export function toStorableString(text: string): string {
  * arrays, NaN and ±Infinity `null`, -0 `0`; `undefined` itself is `null`), with lone
  * surrogates and NUL in strings and keys replaced by U+FFFD. Two keys that become equal
  * keep the later one's value, as a repeated key does in JSON. Always a fresh copy.
- * @throws NotJsonError for a BigInt or a cycle, naming its path.
+ * @throws NotJsonError for a BigInt or a cycle, naming its path, or a value nested too deeply.
  * @example
  * toStorableJson({ body: 'a\u0000b', '\udfff': [undefined, NaN] }) // { body: 'a\ufffdb', '\ufffd': [null, null] }
  */
 export function toStorableJson(value: unknown): JsonValue {
-  return storable(value, '', '$', new Set()) ?? null;
+  try {
+    return storable(value, '', '$', new Set()) ?? null;
+  } catch (error) {
+    // JSON.parse builds values nested deeper than a recursive walk (or JSON.stringify) can go.
+    if (error instanceof RangeError) throw new NotJsonError('$', 'is nested too deeply');
+    throw error;
+  }
 }
 
 /**
