@@ -23,8 +23,8 @@ export class NotJsonError extends TypeError {
   }
 }
 
-// A high surrogate not followed by a low one, a low one not preceded by a high one, or NUL.
-const UNSTORABLE_CHARACTER = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]|\u0000/g;
+// A high surrogate not followed by a low one, or a low one not preceded by a high one.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 // How JSON.stringify writes those characters: as escapes (it writes paired surrogates as
 // themselves). An escaped backslash followed by `u0000` also matches; that costs only the
 // slow path, which leaves such text as it is.
@@ -32,7 +32,7 @@ const UNSTORABLE_ESCAPE = /\\u(?:0000|d[89a-f])/i;
 
 /** `text` with each lone surrogate and NUL replaced by U+FFFD. */
 export function toStorableString(text: string): string {
-  return text.replace(UNSTORABLE_CHARACTER, '\ufffd');
+  return text.replace(LONE_SURROGATE, '\ufffd').replaceAll('\u0000', '\ufffd');
 }
 
 /**
