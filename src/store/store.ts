@@ -45,9 +45,10 @@ export interface NewRun {
   /**
    * A throttled workflow's start, counted in the insert's transaction once the idempotency
    * and admission checks have passed (a replay or a refused start uses no window). When the
-   * window that takes it starts after now, the run is stored available at that start and
-   * the first event's data gets `throttled_until` = that start. PostgreSQL reads now from
-   * its own clock, SQLite takes `run.created_at`. Absent: not throttled.
+   * window that takes it starts after `run.created_at`, the run is stored available at that
+   * start and the first event's data gets `throttled_until` = that start. The window is
+   * found from now on the database's clock on PostgreSQL, from `run.created_at` on SQLite.
+   * Absent: not throttled.
    */
   throttle?: ThrottleRequest;
 }

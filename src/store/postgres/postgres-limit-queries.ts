@@ -76,12 +76,12 @@ export async function lockThrottle(client: pg.PoolClient, group: string): Promis
  * database's now on, with fewer than `limit` starts, pruning the group's windows that
  * ended. The caller's transaction must hold `lockThrottle`, taken before this reads the
  * clock, so a start that waited for the lock counts from when it got it.
- * @returns that window's start and the database's now.
+ * @returns that window's start.
  */
 export async function reserveThrottleWindow(
   client: pg.PoolClient,
   { group, limit, period_ms }: ThrottleRequest,
-): Promise<{ start: Millis; now: Millis }> {
+): Promise<Millis> {
   const clock = await client.query<{ now: string }>(
     'SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS now',
   );
@@ -101,7 +101,7 @@ export async function reserveThrottleWindow(
       ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1`,
     [group, start],
   );
-  return { start, now };
+  return start;
 }
 
 /** Writes the `reserve` entry of a run just inserted, in the insert's transaction. */

@@ -87,14 +87,16 @@ export async function insertCheckedRun(
         if (existing) return { run: fromRow.run(existing), created: false };
       }
       if (admission) await checkAdmission(client, run.org_id, admission);
-      const window = throttle ? await reserveThrottleWindow(client, throttle) : null;
-      const throttled = window !== null && window.start > window.now;
+      const windowStart = throttle ? await reserveThrottleWindow(client, throttle) : null;
+      // Compared with the run's own time, not the database's: a start that waited into the
+      // next window is released in the window that counted it, never in an earlier one.
+      const throttled = windowStart !== null && windowStart > run.created_at;
       const result = await insertRun(
         client,
         throttled
           ? {
-              run: { ...run, available_at: window.start },
-              event: { ...event, data: { ...event.data, throttled_until: window.start } },
+              run: { ...run, available_at: windowStart },
+              event: { ...event, data: { ...event.data, throttled_until: windowStart } },
             }
           : { run, event },
       );
