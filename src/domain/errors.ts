@@ -1,3 +1,5 @@
+import { NotJsonError, toStorableJson, toStorableString } from './storable-json.js';
+
 /**
  * The one error family of Stepwise. Every error a caller can see has a stable string
  * `code`, an HTTP status, and a message that says what to change. Adapters (REST, MCP,
@@ -87,13 +89,28 @@ export interface ErrorInfo {
   details?: unknown;
 }
 
+/**
+ * The `ErrorInfo` of an error, as the stores will keep it: tool errors carry text from
+ * outside (a response body in `details`), so its strings are made storable here.
+ */
 export function toErrorInfo(error: unknown): ErrorInfo {
   if (error instanceof StepFailure) {
-    return error.details === undefined
-      ? { code: error.code, message: error.message }
-      : { code: error.code, message: error.message, details: error.details };
+    const message = toStorableString(error.message);
+    if (error.details === undefined) return { code: error.code, message };
+    return { code: error.code, message, details: storableDetails(error.details) };
   }
-  if (error instanceof StepwiseError) return { code: error.code, message: error.message };
-  if (error instanceof Error) return { code: 'STEP_ERROR', message: error.message };
-  return { code: 'STEP_ERROR', message: String(error) };
+  if (error instanceof StepwiseError) return { code: error.code, message: toStorableString(error.message) };
+  if (error instanceof Error) return { code: 'STEP_ERROR', message: toStorableString(error.message) };
+  return { code: 'STEP_ERROR', message: toStorableString(String(error)) };
+}
+
+// Details JSON cannot hold (a BigInt, a cycle) are replaced by the reason: the error itself
+// must still be stored.
+function storableDetails(details: unknown): unknown {
+  try {
+    return toStorableJson(details);
+  } catch (error) {
+    if (error instanceof NotJsonError) return { not_json: error.message };
+    throw error;
+  }
 }

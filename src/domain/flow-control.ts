@@ -63,6 +63,3 @@ export function firstWindowWithRoom(
   while ((counts.get(start) ?? 0) >= limit) start += periodMs;
   return start;
 }
-
-/** When a run whose start was counted in the window starting at `windowStart` may first start. */
-export const throttledAvailableAt = (windowStart: number, now: number): number => Math.max(windowStart, now);

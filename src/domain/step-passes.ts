@@ -17,7 +17,9 @@ export function passesAfterMove(
   index: number,
 ): Pick<RunProgress, 'iteration' | 'step_passes'> {
   const current = definition.steps[progress.step_index];
-  const passes = current ? { ...progress.step_passes, [current.id]: progress.iteration } : progress.step_passes;
+  const passes = current
+    ? { ...progress.step_passes, [current.id]: progress.iteration }
+    : progress.step_passes;
   const target = definition.steps[index];
   return { step_passes: passes, iteration: target ? (passes[target.id] ?? 0) + 1 : 1 };
 }

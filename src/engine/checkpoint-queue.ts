@@ -1,5 +1,29 @@
 import type { RunCheckpoint, Store } from '../store/store.js';
 
+/** How much of the database's message a refusal repeats: enough to say what was wrong. */
+const REASON_CHARS = 200;
+
+/**
+ * The store refused a run's checkpoint even in a commit of its own: something in it cannot
+ * be stored. The message gives the database's reason, first line only.
+ */
+export class CheckpointRefused extends Error {
+  /** The database's reason, first line, at most `REASON_CHARS` characters. */
+  readonly reason: string;
+
+  constructor(
+    readonly runId: string,
+    cause: unknown,
+  ) {
+    const reason = (cause instanceof Error ? cause.message : String(cause))
+      .split('\n')[0]!
+      .slice(0, REASON_CHARS);
+    super(`the store refused the checkpoint of run '${runId}': ${reason}`, { cause });
+    this.name = 'CheckpointRefused';
+    this.reason = reason;
+  }
+}
+
 interface Pending {
   checkpoint: RunCheckpoint;
   waiters: ((ok: boolean) => void)[];
@@ -21,7 +45,9 @@ export interface CheckpointQueueConfig {
  * the store together in the next one, so a busy worker pays one transaction (and one
  * fsync) for many step results instead of one each. Two checkpoints of the same run in
  * one batch merge (the later progress wins; steps and events keep their order), and a
- * run never has checkpoints in two commits at once, so its writes land in order.
+ * run never has checkpoints in two commits at once, so its writes land in order. When a
+ * batch fails, its checkpoints are committed one by one, so one run's bad value fails that
+ * run's submit only.
  */
 export class CheckpointQueue {
   private readonly queue = new Map<string, Pending>();
@@ -34,7 +60,10 @@ export class CheckpointQueue {
     private readonly config: CheckpointQueueConfig = { maxBatch: 1000, parallelCommits: 1 },
   ) {}
 
-  /** Resolves once the checkpoint is durable: true, or false when the run's lease was lost. */
+  /**
+   * Resolves once the checkpoint is durable: true, or false when the run's lease was lost.
+   * Rejects with `CheckpointRefused` when the store refuses it even in a commit of its own.
+   */
   submit(checkpoint: RunCheckpoint): Promise<boolean> {
     return new Promise((resolve, reject) => {
       const existing = this.queue.get(checkpoint.run_id);
@@ -47,7 +76,12 @@ export class CheckpointQueue {
         };
         existing.waiters.push(resolve);
         existing.failers.push(reject);
+      } else if (existing && existing.checkpoint.lease_epoch > checkpoint.lease_epoch) {
+        // A later claim of the run is already writing: this one's lease is gone.
+        resolve(false);
       } else {
+        // An earlier claim's checkpoint still queued is fenced off by this one's claim.
+        existing?.waiters.forEach((settle) => settle(false));
         this.queue.set(checkpoint.run_id, { checkpoint, waiters: [resolve], failers: [reject] });
       }
       this.schedule();
@@ -102,7 +136,14 @@ export class CheckpointQueue {
       const results = await this.store.checkpointRuns(batch.map((item) => item.checkpoint));
       batch.forEach((item, i) => item.waiters.forEach((resolve) => resolve(results[i] ?? false)));
     } catch (error) {
-      for (const item of batch) item.failers.forEach((reject) => reject(error));
+      if (batch.length === 1) {
+        const refused = new CheckpointRefused(batch[0]!.checkpoint.run_id, error);
+        batch[0]!.failers.forEach((reject) => reject(refused));
+        return;
+      }
+      // A group commit is not a shared fate: one checkpoint the database refuses must not
+      // fail the runs it was batched with, so each is tried alone and only its own submit fails.
+      for (const item of batch) await this.commit([item]);
     }
   }
 }

@@ -1,4 +1,4 @@
-import { StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
+import { permanentFailure, StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import {
   pickProgress,
@@ -22,6 +22,7 @@ import type { RunCheckpoint } from '../store/store.js';
 import type { ToolOutcome } from '../tools/tool.js';
 import { executedPasses, passesAfterMove } from '../domain/step-passes.js';
 import { slotFor, type RunSlot } from './concurrency-slot.js';
+import { CheckpointRefused } from './checkpoint-queue.js';
 import { LeaseWatch } from './lease-watch.js';
 import type { ExecutionDeps } from './execution-deps.js';
 import { invokeStep, stopError, whenHolds, type StepResult, type StopReason } from './step-invocation.js';
@@ -110,13 +111,25 @@ export class RunExecution {
   async execute(): Promise<void> {
     this.leaseWatch.start();
     try {
-      await this.executeHeld();
+      await this.executeLeased();
+    } catch (error) {
+      if (!(error instanceof CheckpointRefused)) throw error;
+      // Even the step's failure could not be stored: nothing more can be written for this
+      // run now, so it is left to resume from its last stored step once its lease expires.
+      this.deps.log(
+        'error',
+        'a checkpoint of the run could not be stored; it resumes after its lease expires',
+        {
+          run_id: this.run.id,
+          error: error.message,
+        },
+      );
     } finally {
       this.leaseWatch.stop();
     }
   }
 
-  private async executeHeld(): Promise<void> {
+  private async executeLeased(): Promise<void> {
     const definition = await this.deps.definitions.definitionAt(
       this.run.workflow_id,
       this.run.workflow_version,
@@ -193,7 +206,10 @@ export class RunExecution {
       const startedAt = this.deps.clock.now();
       this.stepStartedAt = startedAt;
       const resuming = this.progress.step_state !== null || this.progress.resume_payload !== null;
-      const holds = resuming || step.when === undefined || (await whenHolds(step.when!, this.scopeData(), this.deps, this.stopper.signal));
+      const holds =
+        resuming ||
+        step.when === undefined ||
+        (await whenHolds(step.when!, this.scopeData(), this.deps, this.stopper.signal));
       if (this.stopReason) return this.handleStop(this.stopReason, events, null);
       if (holds instanceof StepFailure) {
         const failure = { kind: 'failure', failure: holds, params: null } as const;
@@ -245,44 +261,100 @@ export class RunExecution {
           this.stepRecord(step, 'failed', result.params, null, stopError(result.reason), startedAt),
         );
       }
-      if (result.kind === 'failure') {
-        const next = await this.handleFailure(step, result, events, startedAt, finishedAt);
-        events = [];
-        if (next === 'stop') return;
-        continue;
-      }
-      const { outcome } = result;
-      if (outcome.kind === 'suspend') return this.suspend(step, outcome, events, finishedAt);
+      const next = await this.settleStoring(definition, step, result, events, startedAt, finishedAt);
+      events = [];
+      if (next === 'stop') return;
+    }
+  }
 
-      this.outputs[step.id] = outcome.output;
-      this.lastOutput = outcome.output;
-      const record = this.stepRecord(
+  /**
+   * Settles the step's result. When the store refuses the checkpoint carrying it (even
+   * retried alone), the step fails instead, once and for good, with a checkpoint that
+   * leaves out its input and output: the run goes on as after any permanent step failure
+   * rather than running the step again after its lease expires.
+   */
+  private async settleStoring(
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    result: Exclude<StepResult, { kind: 'stopped' }>,
+    carried: RunEventInput[],
+    startedAt: number,
+    finishedAt: number,
+  ): Promise<'continue' | 'stop'> {
+    const progress = { ...this.progress };
+    const { lastOutput, reachedAt } = this;
+    const hadOutput = step.id in this.outputs;
+    const previousOutput = this.outputs[step.id];
+    try {
+      return await this.settle(definition, step, result, [...carried], startedAt, finishedAt);
+    } catch (error) {
+      if (!(error instanceof CheckpointRefused)) throw error;
+      Object.assign(this.progress, progress);
+      this.lastOutput = lastOutput;
+      this.reachedAt = reachedAt;
+      if (hadOutput) this.outputs[step.id] = previousOutput;
+      else delete this.outputs[step.id];
+      const failure = permanentFailure(
+        'STEP_RESULT_NOT_STORABLE',
+        `step '${step.id}': the store refused its result (${error.reason})`,
+      );
+      return this.handleFailure(
         step,
-        'completed',
-        result.params,
-        outcome.output,
-        null,
+        { kind: 'failure', failure, params: null },
+        carried,
         startedAt,
         finishedAt,
       );
-      events.push(
-        this.event(
-          'step.completed',
-          { step_id: step.id, attempt: this.progress.attempt, duration_ms: finishedAt - startedAt },
-          finishedAt,
-        ),
-      );
-      const target = nextStepIndex(definition, this.progress.step_index, outcome.next);
-      if (typeof target !== 'number') return this.finish('failed', events, target, [record]);
-      this.advanceTo(target);
-      // The last step's result and the run's end share one commit.
-      if (target >= definition.steps.length)
-        return this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null, [
-          record,
-        ]);
-      if (!(await this.commit(events, [record]))) return;
-      events = [];
     }
+  }
+
+  private async settle(
+    definition: WorkflowDefinition,
+    step: StepDefinition,
+    result: Exclude<StepResult, { kind: 'stopped' }>,
+    events: RunEventInput[],
+    startedAt: number,
+    finishedAt: number,
+  ): Promise<'continue' | 'stop'> {
+    if (result.kind === 'failure') return this.handleFailure(step, result, events, startedAt, finishedAt);
+    const { outcome } = result;
+    if (outcome.kind === 'suspend') {
+      await this.suspend(step, outcome, events, finishedAt);
+      return 'stop';
+    }
+
+    this.outputs[step.id] = outcome.output;
+    this.lastOutput = outcome.output;
+    const record = this.stepRecord(
+      step,
+      'completed',
+      result.params,
+      outcome.output,
+      null,
+      startedAt,
+      finishedAt,
+    );
+    events.push(
+      this.event(
+        'step.completed',
+        { step_id: step.id, attempt: this.progress.attempt, duration_ms: finishedAt - startedAt },
+        finishedAt,
+      ),
+    );
+    const target = nextStepIndex(definition, this.progress.step_index, outcome.next);
+    if (typeof target !== 'number') {
+      await this.finish('failed', events, target, [record]);
+      return 'stop';
+    }
+    this.advanceTo(target);
+    // The last step's result and the run's end share one commit.
+    if (target >= definition.steps.length) {
+      await this.finish(this.progress.has_failed_steps ? 'partial_complete' : 'completed', events, null, [
+        record,
+      ]);
+      return 'stop';
+    }
+    return (await this.commit(events, [record])) ? 'continue' : 'stop';
   }
 
   private scopeData(): Record<string, unknown> {
@@ -500,4 +572,3 @@ export class RunExecution {
     return { run_id: this.run.id, type, data, at };
   }
 }
-

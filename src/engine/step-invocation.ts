@@ -1,6 +1,7 @@
 import { permanentFailure, StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
 import { isTruthy } from '../domain/expression.js';
 import type { RunRecord } from '../domain/model.js';
+import { NotJsonError, toStorableJson } from '../domain/storable-json.js';
 import { referencedSecrets, renderTemplate, type TemplateScope } from '../domain/templating.js';
 import type { StepDefinition } from '../domain/workflow.js';
 import type { ToolOutcome } from '../tools/tool.js';
@@ -94,7 +95,7 @@ export async function invokeStep(invocation: StepInvocation): Promise<StepResult
       const field = ['steps', step.id, 'params', ...(issue?.path ?? []).map(String)].join('.');
       throw permanentFailure('PARAMS_INVALID', `${field}: ${issue?.message ?? 'is invalid'}`);
     }
-    params = redactSecrets(parsed.data, secrets);
+    params = toStorableJson(redactSecrets(parsed.data, secrets));
     const outcome = await abortable(
       tool.execute(parsed.data, {
         run_id: run.id,
@@ -115,7 +116,7 @@ export async function invokeStep(invocation: StepInvocation): Promise<StepResult
       }),
       signal,
     );
-    return { kind: 'outcome', outcome, params };
+    return { kind: 'outcome', outcome: storableOutcome(step, outcome), params };
   } catch (error) {
     const stopped = invocation.stopReason();
     if (stopped) return { kind: 'stopped', reason: stopped, params };
@@ -129,6 +130,23 @@ export async function invokeStep(invocation: StepInvocation): Promise<StepResult
     const failure =
       error instanceof StepFailure ? error : new StepFailure('STEP_ERROR', toErrorInfo(error).message);
     return { kind: 'failure', failure, params };
+  }
+}
+
+/**
+ * The outcome with its output (or suspended state) as the stores will keep it, so later
+ * steps of this execution see exactly what a resumed execution reads back.
+ * @throws StepFailure (not retriable) when the tool gave something JSON cannot hold.
+ */
+function storableOutcome(step: StepDefinition, outcome: ToolOutcome): ToolOutcome {
+  try {
+    return outcome.kind === 'done'
+      ? { ...outcome, output: toStorableJson(outcome.output) }
+      : { ...outcome, state: toStorableJson(outcome.state) };
+  } catch (error) {
+    if (!(error instanceof NotJsonError)) throw error;
+    const what = outcome.kind === 'done' ? 'output' : 'state';
+    throw permanentFailure('STEP_OUTPUT_INVALID', `step '${step.id}' ${what}: ${error.message}`);
   }
 }
 

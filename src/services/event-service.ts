@@ -3,6 +3,7 @@ import { StepwiseError, validationError } from '../domain/errors.js';
 import { matchesFilters } from '../domain/event-filter.js';
 import { newId } from '../domain/ids.js';
 import type { EventRecord } from '../domain/model.js';
+import { toStorableJson } from '../domain/storable-json.js';
 import type { Store } from '../store/store.js';
 import { matchesEvent } from '../tools/wait-for-event-tool.js';
 import type { RunService } from './run-service.js';
@@ -39,7 +40,15 @@ export class EventService {
       );
     }
     const now = this.clock.now();
-    const event: EventRecord = { id: newId('evt'), org_id: orgId, type, data: data ?? {}, created_at: now };
+    // Normalised once, so the stored event, the payload waiting runs resume with and the
+    // input of the runs it starts are the same value on every backend.
+    const event: EventRecord = {
+      id: newId('evt'),
+      org_id: orgId,
+      type,
+      data: toStorableJson(data ?? {}),
+      created_at: now,
+    };
     await this.store.insertEvent(event);
     const waiting = await this.store.listRunsWaitingForEvent(orgId, type);
     const resumed: string[] = [];

@@ -1,11 +1,6 @@
 import type { Clock } from '../domain/clock.js';
 import { notFound, StepwiseError, validationError } from '../domain/errors.js';
-import {
-  parsePeriodMs,
-  renderGroupKey,
-  throttledAvailableAt,
-  throttleGroup,
-} from '../domain/flow-control.js';
+import { parsePeriodMs, renderGroupKey, throttleGroup } from '../domain/flow-control.js';
 import { newId } from '../domain/ids.js';
 import type {
   Millis,
@@ -16,7 +11,8 @@ import type {
   WorkflowDefinition,
 } from '../domain/model.js';
 import { RUN_STATUSES, type RunStatus } from '../domain/run-state.js';
-import { RunAdmissionRefused, type Store } from '../store/store.js';
+import { NotJsonError, toStorableJson, type JsonValue } from '../domain/storable-json.js';
+import { RunAdmissionRefused, type Store, type ThrottleRequest } from '../store/store.js';
 import type { PlanService } from './plan-service.js';
 import type { WorkflowService } from './workflow-service.js';
 
@@ -36,6 +32,39 @@ export interface RunDetail {
 }
 
 const MAX_INPUT_BYTES = 1_000_000;
+
+/** The input as the stores keep it, so the run that starts reads exactly what is stored. */
+function storableInput(input: unknown): JsonValue {
+  try {
+    return toStorableJson(input);
+  } catch (error) {
+    if (error instanceof NotJsonError) throw validationError('input', `input: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * Checks the workflow's concurrency key renders over the input (400 otherwise) and, for a
+ * throttled workflow, says which throttle group counts this start. The store counts it,
+ * once the start is accepted.
+ */
+function throttleRequest(
+  workflowId: string,
+  definition: WorkflowDefinition,
+  run: { id: string; input: unknown },
+): ThrottleRequest | undefined {
+  const { concurrency, throttle } = definition;
+  if (concurrency) {
+    renderGroupKey(concurrency.key, { ...run, workflow_id: workflowId }, 'concurrency.key');
+  }
+  if (!throttle) return undefined;
+  const key = renderGroupKey(throttle.key, { ...run, workflow_id: workflowId }, 'throttle.key');
+  return {
+    group: throttleGroup(workflowId, key),
+    limit: throttle.limit,
+    period_ms: parsePeriodMs(throttle.period) ?? 60_000,
+  };
+}
 
 /** Starting, reading and cancelling runs. */
 export class RunService {
@@ -67,7 +96,7 @@ export class RunService {
         `workflow '${workflow.id}' is '${workflow.status}' and has no steps to run yet`,
       );
     }
-    const input = options.input ?? {};
+    const input = storableInput(options.input ?? {});
     if (JSON.stringify(input).length > MAX_INPUT_BYTES) {
       throw validationError('input', 'input: a run input is at most 1 MB of JSON');
     }
@@ -82,7 +111,7 @@ export class RunService {
       : { plan: null, admission: undefined };
     const now = this.clock.now();
     const id = newId('run');
-    const availableAt = await this.firstStartAt(workflow.id, workflow.definition, { id, input }, now);
+    const throttle = throttleRequest(workflow.id, workflow.definition, { id, input });
     const run: RunRecord = {
       id,
       org_id: orgId,
@@ -107,7 +136,7 @@ export class RunService {
       step_passes: {},
       step_state: null,
       resume_payload: null,
-      available_at: availableAt,
+      available_at: now,
       lease_owner: null,
       lease_expires_at: null,
       wait_event_type: null,
@@ -124,49 +153,19 @@ export class RunService {
     const event = {
       run_id: id,
       type: 'run.created' as const,
-      data: {
-        workflow_version: workflow.version,
-        trigger: run.trigger,
-        ...(availableAt > now ? { throttled_until: availableAt } : {}),
-      },
+      // The store adds `throttled_until` when the throttle puts the start in a later window.
+      data: { workflow_version: workflow.version, trigger: run.trigger },
       at: now,
     };
-    if (!admission) return this.store.insertRun({ run, event });
+    if (!admission) return this.store.insertRun({ run, event, throttle });
     try {
-      return await this.store.insertRun({ run, event, admission });
+      return await this.store.insertRun({ run, event, admission, throttle });
     } catch (error) {
       if (error instanceof RunAdmissionRefused && this.plans && plan) {
         throw this.plans.refusal(error, plan, workflow);
       }
       throw error;
     }
-  }
-
-  /**
-   * Checks the workflow's concurrency key renders over the input (400 otherwise) and, for a
-   * throttled workflow, counts this start in the first window with room. @returns when the
-   * run may first start: now, or a later window's start.
-   */
-  private async firstStartAt(
-    workflowId: string,
-    definition: WorkflowDefinition,
-    run: { id: string; input: unknown },
-    now: number,
-  ): Promise<number> {
-    const { concurrency, throttle } = definition;
-    if (concurrency) {
-      renderGroupKey(concurrency.key, { ...run, workflow_id: workflowId }, 'concurrency.key');
-    }
-    if (!throttle) return now;
-    const key = renderGroupKey(throttle.key, { ...run, workflow_id: workflowId }, 'throttle.key');
-    const periodMs = parsePeriodMs(throttle.period) ?? 60_000;
-    const windowStart = await this.store.limits.reserveThrottleWindow(
-      throttleGroup(workflowId, key),
-      throttle.limit,
-      periodMs,
-      now,
-    );
-    return throttledAvailableAt(windowStart, now);
   }
 
   async get(orgId: string, runId: string): Promise<RunRecord> {

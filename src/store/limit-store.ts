@@ -1,9 +1,10 @@
 import type { CreditEntry, Millis } from '../domain/model.js';
 
 /**
- * Credits and rate-limit counters. Reserving credits is part of `Store.insertRun` and
- * consuming or releasing them part of the checkpoint that ends a run (and of an idle
- * cancel), so those commit with the run; this interface holds the rest.
+ * Credits and rate-limit counters. Reserving credits and counting throttled starts are
+ * part of `Store.insertRun`, and consuming or releasing credits part of the checkpoint
+ * that ends a run (and of an idle cancel), so those commit with the run; this interface
+ * holds the rest.
  */
 export interface LimitStore {
   /** SUM(amount) of the org's ledger; 0 for an org without entries. */
@@ -35,12 +36,6 @@ export interface LimitStore {
   hitRateLimit(key: string, windowStart: Millis): Promise<number>;
   /** Deletes counters of windows that started before `before`. */
   pruneRateLimits(before: Millis): Promise<void>;
-  /**
-   * Counts one run start of throttle `key` in the first window (fixed, `periodMs` long, from
-   * the one holding `now` on) that has fewer than `limit` starts, atomically across
-   * processes. @returns that window's start.
-   */
-  reserveThrottleWindow(key: string, limit: number, periodMs: number, now: Millis): Promise<Millis>;
   /**
    * Takes a slot of concurrency `group` for `runId` if fewer than `limit` other runs hold a
    * live one (expires_at > now), atomically across processes; a run that already holds one

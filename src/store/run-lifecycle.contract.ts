@@ -199,6 +199,46 @@ export function runRunLifecycleContract(options: StoreContractOptions): void {
         expect(await store.listRunSteps(alsoMine.id)).toHaveLength(1);
       });
 
+      it('stores lone surrogates and NUL, which JSONB refuses, as U+FFFD, with the rest of the batch', async () => {
+        const hostile = { body: '\ud800', text: 'a\u0000b', '\udfff': [{ deep: 'x\udc00\u0000' }] };
+        const stored = { body: '\ufffd', text: 'a\ufffdb', '\ufffd': [{ deep: 'x\ufffd\ufffd' }] };
+        const healthy = await claimOnly(await addRun(), 'w1', T0);
+        const run = await claimOnly(await addRun({ input: hostile, available_at: T0 + 1 }), 'w1', T0 + 1);
+        const progress = progressOf(run, {
+          output: hostile,
+          error: { code: 'HTTP_500', message: 'a\u0000', details: hostile },
+          step_state: hostile,
+          updated_at: T0 + 5,
+        });
+        const step = makeStep(run.id, {
+          input: hostile,
+          output: hostile,
+          error: { code: 'X', message: '\ud800' },
+        });
+        const events = [makeEvent(run.id, 'step.completed', T0 + 5, { output: hostile })];
+        expect(
+          await store.checkpointRuns([
+            checkpoint(healthy, { steps: [makeStep(healthy.id)] }),
+            checkpoint(run, { progress, steps: [step], events }),
+          ]),
+        ).toEqual([true, true]);
+
+        expect(await store.getRun(org.id, run.id)).toEqual({
+          ...run,
+          ...progress,
+          input: stored,
+          output: stored,
+          error: { code: 'HTTP_500', message: 'a\ufffd', details: stored },
+          step_state: stored,
+        });
+        expect(await store.listRunSteps(run.id)).toEqual([
+          { ...step, input: stored, output: stored, error: { code: 'X', message: '\ufffd' } },
+        ]);
+        expect((await store.listRunEvents(run.id)).at(-1)?.data).toEqual({ output: stored });
+        expect((await store.loadStepOutputs([run.id])).get(run.id)).toEqual({ fetch: stored });
+        expect(await store.listRunSteps(healthy.id)).toHaveLength(1);
+      });
+
       it('wakes the parent waiting on the run at progress.updated_at', async () => {
         const child = await claimOnly(await addRun(), 'w1');
         const parent = await waitingParent(child.id);

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { StepwiseError } from '../domain/errors.js';
-import type { Org, WorkflowRecord } from '../domain/model.js';
-import type { Store } from './store.js';
+import type { Org, RunRecord, WorkflowRecord } from '../domain/model.js';
+import { RunAdmissionRefused, type RunAdmission, type Store } from './store.js';
 import {
   byId,
   contractSetup,
@@ -13,6 +13,7 @@ import {
   makeWorkflow,
   type StoreContractOptions,
   T0,
+  uid,
 } from './store-fixtures.js';
 
 /**
@@ -321,6 +322,81 @@ export function runStoreContract(options: StoreContractOptions): void {
         });
         expect(ids(finishedBetween)).toEqual([runs[1]!.id]);
         expect(await store.listRuns({ ...page, created_after: T0 + 41 })).toEqual([]);
+      });
+    });
+
+    describe('throttled starts', () => {
+      // Times are real: PostgreSQL counts throttle windows on its own clock.
+      const PERIOD_MS = 3_600_000;
+      const throttle = (limit: number) => ({ group: uid('throttle:wf:'), limit, period_ms: PERIOD_MS });
+      const start = (
+        throttled: ReturnType<typeof throttle>,
+        overrides: Partial<RunRecord> = {},
+        admission?: RunAdmission,
+      ) => {
+        const now = Date.now();
+        const run = makeRun(org.id, workflow.id, {
+          created_at: now,
+          available_at: now,
+          updated_at: now,
+          credits_reserved: admission?.credits ?? 0,
+          ...overrides,
+        });
+        const event = makeEvent(run.id, 'run.created', now, { trigger: run.trigger });
+        return store.insertRun({ run, event, throttle: throttled, ...(admission ? { admission } : {}) });
+      };
+      const createdEvent = async (runId: string) => (await store.listRunEvents(runId))[0]!.data;
+      /** The start of the window after the one holding now, read before and after the start. */
+      const nextWindows = (before: number) =>
+        [before, Date.now()].map((at) => Math.floor(at / PERIOD_MS) * PERIOD_MS + PERIOD_MS);
+
+      it('puts a start past the limit into the next window, and says so in its first event', async () => {
+        const group = throttle(1);
+        const { run: first } = await start(group);
+        expect(first.available_at).toBe(first.created_at);
+        expect(await createdEvent(first.id)).toEqual({ trigger: first.trigger });
+
+        const before = Date.now();
+        const { run: second } = await start(group);
+        expect(nextWindows(before)).toContain(second.available_at);
+        expect(await store.getRun(org.id, second.id)).toEqual(second);
+        expect(await createdEvent(second.id)).toEqual({
+          trigger: second.trigger,
+          throttled_until: second.available_at,
+        });
+        // Another group has its own windows.
+        expect((await start(throttle(1))).run.available_at).toBeLessThanOrEqual(Date.now());
+      });
+
+      it('does not count an idempotent replay', async () => {
+        const group = throttle(2);
+        const { run: first } = await start(group, { idempotency_key: 'order-1' });
+        const replay = await start(group, { idempotency_key: 'order-1' });
+        expect(replay).toEqual({ run: first, created: false });
+        const { run: next } = await start(group);
+        expect(next.available_at).toBe(next.created_at);
+        expect(await createdEvent(next.id)).not.toHaveProperty('throttled_until');
+      });
+
+      it('does not count a start refused for credits or concurrency', async () => {
+        const group = throttle(1);
+        await expect(start(group, {}, { max_concurrent_runs: null, credits: 5 })).rejects.toBeInstanceOf(
+          RunAdmissionRefused,
+        );
+        await expect(start(group, {}, { max_concurrent_runs: 0, credits: 0 })).rejects.toMatchObject({
+          reason: 'concurrency',
+        });
+        const { run } = await start(group);
+        expect(run.available_at).toBe(run.created_at);
+      });
+
+      it('counts a start that passes its admission checks', async () => {
+        const group = throttle(1);
+        const { run: admitted } = await start(group, {}, { max_concurrent_runs: 10, credits: 0 });
+        expect(admitted.available_at).toBe(admitted.created_at);
+        const before = Date.now();
+        const { run: later } = await start(group);
+        expect(nextWindows(before)).toContain(later.available_at);
       });
     });
   });

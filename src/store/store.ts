@@ -64,6 +64,25 @@ export interface NewRun {
    * overshoot them. Absent: none (the fast path). A refusal throws `RunAdmissionRefused`.
    */
   admission?: RunAdmission;
+  /**
+   * A throttled workflow's start, counted in the insert's transaction once the idempotency
+   * and admission checks have passed (a replay or a refused start uses no window). When the
+   * window that takes it starts after `run.created_at`, the run is stored available at that
+   * start and the first event's data gets `throttled_until` = that start. The window is
+   * found from now on the database's clock on PostgreSQL, from `run.created_at` on SQLite.
+   * Absent: not throttled.
+   */
+  throttle?: ThrottleRequest;
+}
+
+/** One run start to count in the throttle windows of `group`. */
+export interface ThrottleRequest {
+  /** The counters' key (see `throttleGroup`). */
+  group: string;
+  /** Most starts per window. */
+  limit: number;
+  /** The windows' length; they are fixed, aligned to the epoch. */
+  period_ms: number;
 }
 
 /** What `insertRun` checks and reserves atomically with the insert. */
@@ -214,7 +233,8 @@ export interface Store {
    * org, nothing is inserted and the existing run is returned with `created: false`.
    * Signals `runsAvailable` when the run is claimable. With `admission`, the concurrency
    * cap and the credit balance are checked and the credits reserved in the same
-   * transaction (refusals throw `RunAdmissionRefused`).
+   * transaction (refusals throw `RunAdmissionRefused`); with `throttle`, the start is then
+   * counted in its window, in that transaction too.
    */
   insertRun(newRun: NewRun): Promise<{ run: RunRecord; created: boolean }>;
   getRun(orgId: string | null, id: string): Promise<RunRecord | null>;

@@ -238,7 +238,7 @@ for (const backend of BACKENDS) {
 
     it('costs a workflow without concurrency or throttle nothing new', async () => {
       const acquire = vi.spyOn(h.stepwise.store.limits, 'acquireConcurrencySlot');
-      const reserve = vi.spyOn(h.stepwise.store.limits, 'reserveThrottleWindow');
+      const insert = vi.spyOn(h.stepwise.store, 'insertRun');
       const workflow = await create([{ id: 'note', tool: 'log', params: { message: 'hi' } }]);
       expect(workflow.definition).not.toHaveProperty('concurrency');
       expect(workflow.definition).not.toHaveProperty('throttle');
@@ -247,7 +247,7 @@ for (const backend of BACKENDS) {
       expect((await waitForRun(h.stepwise, run.id)).status).toBe('completed');
       expect(await eventsOf(run.id, 'run.waiting')).toEqual([]);
       expect(acquire).not.toHaveBeenCalled();
-      expect(reserve).not.toHaveBeenCalled();
+      expect(insert.mock.calls.map(([newRun]) => newRun.throttle)).toEqual([undefined]);
     });
   });
 }

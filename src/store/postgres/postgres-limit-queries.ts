@@ -2,8 +2,8 @@ import type pg from 'pg';
 import { firstWindowWithRoom } from '../../domain/flow-control.js';
 import type { CreditEntry, Millis } from '../../domain/model.js';
 import type { LimitStore } from '../limit-store.js';
-import { RunAdmissionRefused, type RunAdmission } from '../store.js';
-import { type Queryable, withTransaction } from './postgres-rows.js';
+import { RunAdmissionRefused, type RunAdmission, type ThrottleRequest } from '../store.js';
+import { lockNames, nowOr, type Queryable, withTransaction } from './postgres-rows.js';
 
 /**
  * An `INSERT … SELECT` of the `consume` (completed, partial_complete: amount 0) or
@@ -64,6 +64,44 @@ export async function checkAdmission(
 /** Locks the org row until the transaction ends: admissions of one org run one at a time, in every process. */
 export async function lockOrg(client: pg.PoolClient, orgId: string): Promise<void> {
   await client.query('SELECT 1 FROM orgs WHERE id = $1 FOR NO KEY UPDATE', [orgId]);
+}
+
+/** Locks the throttle `group`'s counters until the transaction ends: its starts are counted one at a time, in every process. */
+export async function lockThrottle(client: pg.PoolClient, group: string): Promise<void> {
+  await lockNames(client, [group]);
+}
+
+/**
+ * Counts one start of `throttle.group` in the first window, from the one holding now on,
+ * with fewer than `limit` starts, pruning the group's windows that ended. Now is `at`, or
+ * the database's clock when `at` is null. The caller's transaction must hold
+ * `lockThrottle`, taken before this reads the clock, so a start that waited for the lock
+ * counts from when it got it.
+ * @returns that window's start.
+ */
+export async function reserveThrottleWindow(
+  client: pg.PoolClient,
+  { group, limit, period_ms }: ThrottleRequest,
+  at: Millis | null,
+): Promise<Millis> {
+  const clock = await client.query<{ now: string }>(`SELECT ${nowOr('$1')} AS now`, [at]);
+  const now = Number(clock.rows[0]!.now);
+  await client.query('DELETE FROM rate_limits WHERE key = $1 AND window_start < $2', [
+    group,
+    now - period_ms,
+  ]);
+  const { rows } = await client.query<{ window_start: string; count: number }>(
+    'SELECT window_start, count FROM rate_limits WHERE key = $1 AND window_start >= $2',
+    [group, now - period_ms],
+  );
+  const counts = new Map(rows.map((row) => [Number(row.window_start), row.count]));
+  const start = firstWindowWithRoom(counts, now, period_ms, limit);
+  await client.query(
+    `INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)
+      ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1`,
+    [group, start],
+  );
+  return start;
 }
 
 /** Writes the `reserve` entry of a run just inserted, in the insert's transaction. */
@@ -161,31 +199,10 @@ export class PostgresLimitQueries implements LimitStore {
   }
 
   async pruneRateLimits(before: Millis): Promise<void> {
-    // Throttle windows can be longer than a minute; reserveThrottleWindow prunes its own key.
+    // Throttle windows can be longer than a minute; reserveThrottleWindow prunes its own group.
     await this.pool.query(`DELETE FROM rate_limits WHERE window_start < $1 AND key NOT LIKE 'throttle:%'`, [
       before,
     ]);
-  }
-
-  async reserveThrottleWindow(key: string, limit: number, periodMs: number, now: Millis): Promise<Millis> {
-    return this.locked(key, async (client) => {
-      await client.query('DELETE FROM rate_limits WHERE key = $1 AND window_start < $2', [
-        key,
-        now - periodMs,
-      ]);
-      const { rows } = await client.query<{ window_start: string; count: number }>(
-        'SELECT window_start, count FROM rate_limits WHERE key = $1 AND window_start >= $2',
-        [key, now - periodMs],
-      );
-      const counts = new Map(rows.map((row) => [Number(row.window_start), row.count]));
-      const start = firstWindowWithRoom(counts, now, periodMs, limit);
-      await client.query(
-        `INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)
-          ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1`,
-        [key, start],
-      );
-      return start;
-    });
   }
 
   async acquireConcurrencySlot(
@@ -236,19 +253,10 @@ export class PostgresLimitQueries implements LimitStore {
   }
 
   /** Runs `work` in a transaction holding the advisory lock of `key`: one at a time per key, in every process. */
-  private async locked<T>(key: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+  private locked<T>(key: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, async (client) => {
+      await lockNames(client, [key]);
+      return work(client);
+    });
   }
 }

@@ -10,6 +10,7 @@ import type {
   Site,
   WorkflowRecord,
 } from '../../domain/model.js';
+import { toStorableJsonText } from '../../domain/storable-json.js';
 
 /** A pool or a checked-out client: query functions run on either, inside or outside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'>;
@@ -146,12 +147,12 @@ const JSON_COLUMNS = new Set<string>([
 ]);
 
 /**
- * Serialises a value for a JSONB parameter. PostgreSQL refuses the escape `\u0000` in
- * JSONB, and one such string in a step output would fail a whole group commit, so NUL
- * characters are stored as U+FFFD. An escaped backslash before `u0000` is left alone.
+ * Serialises a value for a JSONB parameter. JSONB refuses lone surrogates and NUL, and one
+ * such string would fail the whole statement (a group commit of many runs, a route's
+ * insert), so they are stored as U+FFFD, as on SQLite (see `toStorableJsonText`).
  */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value ?? null).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+  return toStorableJsonText(value);
 }
 
 /** The parameter for `column`: JSON columns serialised, others as they are. */

@@ -8,7 +8,7 @@ import type {
   RunStepRecord,
 } from '../../domain/model.js';
 import { isFinalStatus } from '../../domain/run-state.js';
-import type { NewRun, RunAdmission, RunListFilter } from '../store.js';
+import type { NewRun, RunListFilter } from '../store.js';
 import { RUNS_CHANNEL } from './postgres-lease-queries.js';
 import { childWaitKey, eventWaitKey } from '../parking.js';
 import {
@@ -24,7 +24,14 @@ import {
   withTransaction,
 } from './postgres-rows.js';
 import { enqueueRunCallbacks } from './postgres-delivery-queries.js';
-import { checkAdmission, lockOrg, reserveRunCredits, settleRunCredits } from './postgres-limit-queries.js';
+import {
+  checkAdmission,
+  lockOrg,
+  lockThrottle,
+  reserveRunCredits,
+  reserveThrottleWindow,
+  settleRunCredits,
+} from './postgres-limit-queries.js';
 
 /** The channel a cancel request is announced on; the payload is the run id. */
 export const CANCEL_CHANNEL = 'stepwise_cancel';
@@ -58,51 +65,73 @@ export async function insertRun(
     [...values, ...eventValues(event)],
   );
   const row = rows[0] ?? (await findByIdempotencyKey(db, run));
+  if (!row) throw new Error(`run '${run.id}' was neither inserted nor found by its idempotency key`);
   return { run: fromRow.run(row), created: row.created === true };
 }
 
 /**
- * `insertRun` with admission checks: in one transaction, lock the org row, return the run
- * already holding the idempotency key if any, check the concurrency cap and the balance,
- * insert the run and reserve its credits. Refusals throw `RunAdmissionRefused`.
+ * `insertRun` with admission checks or a throttle, in one transaction: lock the org row
+ * (admission) and the throttle group, return the run already holding the idempotency key
+ * if any, check the concurrency cap and the balance, count the start in its throttle
+ * window, insert the run and reserve its credits. Refusals throw `RunAdmissionRefused`.
  */
-export async function insertAdmittedRun(
+export async function insertCheckedRun(
   pool: pg.Pool,
-  newRun: NewRun & { admission: RunAdmission },
+  newRun: NewRun,
+  throttleClock: Millis | null,
 ): Promise<{ run: RunRecord; created: boolean }> {
-  const { run, admission } = newRun;
-  return withTransaction(pool, async (client) => {
-    await checkAdmissionLocked(client, run, admission);
-    const result = await insertRun(client, newRun);
-    if (result.created && admission.credits > 0) {
-      await reserveRunCredits(client, run.org_id, run.id, admission.credits, run.created_at);
-    }
-    return result;
-  });
+  const { run, event, admission, throttle } = newRun;
+  try {
+    return await withTransaction(pool, async (client) => {
+      if (admission) await lockOrg(client, run.org_id);
+      if (throttle) await lockThrottle(client, throttle.group);
+      if (run.idempotency_key !== null) {
+        const existing = await findByIdempotencyKey(client, run);
+        // A replay of an accepted start is answered with the first run, unchecked and uncounted.
+        if (existing) return { run: fromRow.run(existing), created: false };
+      }
+      if (admission) await checkAdmission(client, run.org_id, admission);
+      const windowStart = throttle ? await reserveThrottleWindow(client, throttle, throttleClock) : null;
+      // Compared with the run's own time, not the database's: a start that waited into the
+      // next window is released in the window that counted it, never in an earlier one.
+      const throttled = windowStart !== null && windowStart > run.created_at;
+      const result = await insertRun(
+        client,
+        throttled
+          ? {
+              run: { ...run, available_at: windowStart },
+              event: { ...event, data: { ...event.data, throttled_until: windowStart } },
+            }
+          : { run, event },
+      );
+      // A concurrent start took the key after the check: its window count is undone.
+      if (!result.created) throw new ReplayedStart(result.run);
+      if (admission && admission.credits > 0) {
+        await reserveRunCredits(client, run.org_id, run.id, admission.credits, run.created_at);
+      }
+      return result;
+    });
+  } catch (error) {
+    if (error instanceof ReplayedStart) return { run: error.run, created: false };
+    throw error;
+  }
 }
 
-async function checkAdmissionLocked(client: pg.PoolClient, run: RunRecord, admission: RunAdmission) {
-  await lockOrg(client, run.org_id);
-  if (run.idempotency_key !== null) {
-    const { rows } = await client.query(`SELECT 1 FROM runs WHERE org_id = $1 AND idempotency_key = $2`, [
-      run.org_id,
-      run.idempotency_key,
-    ]);
-    // A replay of an accepted start is answered by insertRun with the first run, unchecked.
-    if (rows.length > 0) return;
+/** Rolls `insertCheckedRun` back when the run turned out to be a replay. */
+class ReplayedStart extends Error {
+  constructor(readonly run: RunRecord) {
+    super(`run '${run.id}' already holds the idempotency key`);
   }
-  await checkAdmission(client, run.org_id, admission);
 }
 
 // The statement's snapshot predates a concurrent insert it waited for on the unique
 // index, so that run is only visible to a new statement.
-async function findByIdempotencyKey(db: Queryable, run: RunRecord): Promise<Record<string, unknown>> {
+async function findByIdempotencyKey(db: Queryable, run: RunRecord): Promise<Record<string, unknown> | null> {
   const { rows } = await db.query(
     `SELECT ${SQL_COLUMNS.run} FROM runs WHERE org_id = $1 AND idempotency_key = $2`,
     [run.org_id, run.idempotency_key],
   );
-  if (!rows[0]) throw new Error(`run '${run.id}' was neither inserted nor found by its idempotency key`);
-  return rows[0];
+  return rows[0] ?? null;
 }
 
 /** A run by id, within the org unless `orgId` is null (the engine reads across orgs). */

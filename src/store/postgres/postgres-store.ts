@@ -236,10 +236,9 @@ export class PostgresStore implements Store {
   }
 
   insertRun(newRun: NewRun): Promise<{ run: RunRecord; created: boolean }> {
-    const { admission } = newRun;
-    // Without admission checks, the one-statement insert: the hot path stays one round trip.
-    return admission
-      ? runs.insertAdmittedRun(this.pool, { ...newRun, admission })
+    // Without admission checks or a throttle, the one-statement insert: the hot path stays one round trip.
+    return newRun.admission || newRun.throttle
+      ? runs.insertCheckedRun(this.pool, newRun, this.decidingAt(newRun.run.created_at))
       : runs.insertRun(this.pool, newRun);
   }
 

@@ -2,7 +2,7 @@ import { firstWindowWithRoom } from '../../domain/flow-control.js';
 import { newId } from '../../domain/ids.js';
 import type { CreditEntry, Millis } from '../../domain/model.js';
 import type { LimitStore } from '../limit-store.js';
-import { RunAdmissionRefused, type RunAdmission } from '../store.js';
+import { RunAdmissionRefused, type RunAdmission, type ThrottleRequest } from '../store.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 
 const SQL = {
@@ -27,7 +27,7 @@ const SQL = {
     ON CONFLICT DO NOTHING`,
   hit: `INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)
     ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1 RETURNING count`,
-  // Throttle windows can be longer than a minute; reserveThrottleWindow prunes its own key.
+  // Throttle windows can be longer than a minute; reserveThrottleWindow prunes its own group.
   prune: "DELETE FROM rate_limits WHERE window_start < ? AND key NOT LIKE 'throttle:%'",
   pruneKey: 'DELETE FROM rate_limits WHERE key = ? AND window_start < ?',
   windows: 'SELECT window_start, count FROM rate_limits WHERE key = ? AND window_start >= ?',
@@ -73,6 +73,28 @@ export function reserveRunCredits(
     reason: null,
     created_at: at,
   });
+}
+
+/**
+ * Counts one start of `throttle.group` in the first window, from the one holding `now` on,
+ * with fewer than `limit` starts, pruning the group's windows that ended. Call it inside
+ * the write transaction that inserts the run (one writer: nothing counts in between).
+ * @returns that window's start.
+ */
+export function reserveThrottleWindow(
+  connection: SqliteConnection,
+  { group, limit, period_ms }: ThrottleRequest,
+  now: Millis,
+): Millis {
+  connection.statement(SQL.pruneKey).run(group, now - period_ms);
+  const rows = connection.statement(SQL.windows).all(group, now - period_ms) as {
+    window_start: number;
+    count: number;
+  }[];
+  const counts = new Map(rows.map((row) => [row.window_start, row.count]));
+  const start = firstWindowWithRoom(counts, now, period_ms, limit);
+  connection.statement(SQL.hit).get(group, start);
+  return start;
 }
 
 /**
@@ -155,21 +177,6 @@ export class SqliteLimitQueries implements LimitStore {
 
   async pruneRateLimits(before: Millis): Promise<void> {
     this.connection.statement(SQL.prune).run(before);
-  }
-
-  async reserveThrottleWindow(key: string, limit: number, periodMs: number, now: Millis): Promise<Millis> {
-    // One writer: nothing else counts between the read and the UPSERT.
-    return this.connection.writeSoon(() => {
-      this.connection.statement(SQL.pruneKey).run(key, now - periodMs);
-      const rows = this.connection.statement(SQL.windows).all(key, now - periodMs) as {
-        window_start: number;
-        count: number;
-      }[];
-      const counts = new Map(rows.map((row) => [row.window_start, row.count]));
-      const start = firstWindowWithRoom(counts, now, periodMs, limit);
-      this.connection.statement(SQL.hit).get(key, start);
-      return start;
-    });
   }
 
   async acquireConcurrencySlot(

@@ -10,6 +10,7 @@ import type {
   Site,
   WorkflowRecord,
 } from '../../domain/model.js';
+import { toStorableJsonText } from '../../domain/storable-json.js';
 
 /** A value better-sqlite3 binds or returns. */
 export type SqlValue = string | number | bigint | Buffer | null;
@@ -142,9 +143,12 @@ export const EVENT_CODECS: Codecs<EventRecord> = {
   created_at: 'value',
 };
 
-/** JSON text for a nullable JSON column: SQL NULL for null and undefined. */
+/**
+ * JSON text for a nullable JSON column: SQL NULL for null and undefined. Lone surrogates
+ * and NUL become U+FFFD, as PostgreSQL must store them, so both stores give back the same.
+ */
 export const jsonOrNull = (value: unknown): string | null =>
-  value === null || value === undefined ? null : JSON.stringify(value);
+  value === null || value === undefined ? null : toStorableJsonText(value);
 
 function encodeValue(value: unknown, codec: Codec): SqlValue {
   switch (codec) {
@@ -153,7 +157,7 @@ function encodeValue(value: unknown, codec: Codec): SqlValue {
     case 'bool':
       return value ? 1 : 0;
     case 'json':
-      return JSON.stringify(value ?? null);
+      return toStorableJsonText(value);
     case 'jsonOrNull':
       return jsonOrNull(value);
   }

@@ -11,7 +11,12 @@ import { firstMatch, parkedWait, resumedByEndedChild, resumedByEvent } from '../
 import type { HeldLease, LeaseRenewal, NewRun, RunCheckpoint, RunListFilter } from '../store.js';
 import type { SqliteConnection, StoreSignal } from './sqlite-connection.js';
 import { enqueueRunCallbacks } from './sqlite-delivery-queries.js';
-import { checkAdmission, reserveRunCredits, settleRunCredits } from './sqlite-limit-queries.js';
+import {
+  checkAdmission,
+  reserveRunCredits,
+  reserveThrottleWindow,
+  settleRunCredits,
+} from './sqlite-limit-queries.js';
 import {
   RUN_CODECS,
   RUN_EVENT_CODECS,
@@ -105,18 +110,23 @@ const toRun = (row: unknown): RunRecord => decodeRow(row, RUN_CODECS);
 export class SqliteRunQueries {
   constructor(private readonly connection: SqliteConnection) {}
 
-  insertRun({ run, event, admission }: NewRun): Promise<{ run: RunRecord; created: boolean }> {
+  insertRun({ run, event, admission, throttle }: NewRun): Promise<{ run: RunRecord; created: boolean }> {
     return this.connection.writeSoon((signals) => {
       if (run.idempotency_key !== null) {
         const existing = this.get(SQL.runByIdempotencyKey, run.org_id, run.idempotency_key);
         if (existing !== undefined) return { run: toRun(existing), created: false };
       }
       if (admission) checkAdmission(this.connection, run.org_id, admission);
-      const inserted = toRun(this.connection.statement(SQL.insertRun).get(encodeRecord(run, RUN_CODECS)));
+      const windowStart = throttle ? reserveThrottleWindow(this.connection, throttle, run.created_at) : null;
+      const throttled = windowStart !== null && windowStart > run.created_at;
+      const stored = throttled ? { ...run, available_at: windowStart } : run;
+      const inserted = toRun(this.connection.statement(SQL.insertRun).get(encodeRecord(stored, RUN_CODECS)));
       if (admission && admission.credits > 0) {
         reserveRunCredits(this.connection, run.org_id, run.id, admission.credits, run.created_at);
       }
-      this.insertEvent(event);
+      this.insertEvent(
+        throttled ? { ...event, data: { ...event.data, throttled_until: windowStart } } : event,
+      );
       const claimable = !isFinalStatus(inserted.status) && inserted.available_at !== null;
       if (claimable) signals.push({ kind: 'runsAvailable' });
       return { run: inserted, created: true };
