@@ -221,6 +221,48 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
       });
     });
 
+    describe("on the database's clock", () => {
+      const HOUR = 3_600_000;
+      /** Two stores on one database that go by its clock, as processes on two machines would. */
+      const processes = async () => {
+        const { url, org, addRun } = await setup();
+        const store = await PostgresStore.connect({ connectionString: url, poolSize: 2 });
+        stores.push(store);
+        return { store, org, addRun };
+      };
+
+      it('does not let a process whose clock is an hour ahead take a live lease', async () => {
+        const { store, addRun } = await processes();
+        const run = await addRun({ available_at: Date.now() - 1000 });
+        const [held] = await store.claimRunnableRuns('honest', 10, LEASE_MS, Date.now());
+        expect(held?.id).toBe(run.id);
+        expect(await store.claimRunnableRuns('ahead', 10, LEASE_MS, Date.now() + HOUR)).toEqual([]);
+        expect(await store.renewLeases('honest', [held!], LEASE_MS, Date.now() - HOUR)).toHaveLength(1);
+        const after = await store.getRun(null, run.id);
+        // Renewed on the database's clock, not an hour in the past.
+        expect(after!.lease_expires_at).toBeGreaterThan(Date.now() + LEASE_MS / 2);
+      });
+
+      it("only asks for a cancel of a run under a live lease, whatever the cancelling process's clock says", async () => {
+        const { store, org, addRun } = await processes();
+        await addRun({ available_at: Date.now() - 1000 });
+        const [held] = await store.claimRunnableRuns('worker', 10, LEASE_MS, Date.now());
+        const events = {
+          cancelled: makeEvent(held!.id, 'run.cancelled'),
+          requested: makeEvent(held!.id, 'run.cancel_requested'),
+        };
+        expect(await store.cancelRun(org.id, held!.id, Date.now() + HOUR, events)).toMatchObject({
+          immediate: false,
+          run: { status: 'running', cancel_requested: true },
+        });
+      });
+
+      it("reads the database server's clock", async () => {
+        const { store } = await processes();
+        expect(Math.abs((await store.readDatabaseClock()) - Date.now())).toBeLessThan(5000);
+      });
+    });
+
     it('signals another store instance on the same database through LISTEN/NOTIFY', async () => {
       const { url, store, addRun } = await setup();
       const other = await connect(url);
