@@ -117,11 +117,29 @@ export async function createStepwise(
       sqliteSynchronous: config.sqliteSynchronous,
       timeSource: options.clock ? 'caller' : 'database',
     }));
-  const databaseClock =
-    !options.clock && store.timeSource === 'database'
-      ? await DatabaseClock.start(() => store.readDatabaseClock())
-      : null;
-  const clock = options.clock ?? databaseClock ?? systemClock;
+  let databaseClock: DatabaseClock | null = null;
+  try {
+    if (!options.clock && store.timeSource === 'database') {
+      databaseClock = await DatabaseClock.start(() => store.readDatabaseClock());
+    }
+    return await wireStepwise(config, store, logger, options.clock ?? databaseClock ?? systemClock, () =>
+      databaseClock?.stop(),
+    );
+  } catch (error) {
+    // A start that fails half way (the database went away) leaves no pool, listener or timer.
+    databaseClock?.stop();
+    if (!options.store) await store.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function wireStepwise(
+  config: StepwiseConfig,
+  store: Store,
+  logger: Logger,
+  clock: Clock,
+  stopClock: () => void,
+): Promise<Stepwise> {
   const tools = createDefaultToolRegistry();
   const expressions = new ExpressionPool(config.expressions);
   const schedules = new ScheduleService(store, clock);
@@ -283,7 +301,7 @@ export async function createStepwise(
       ]);
       await expressions.close();
       await stopHearingRevocations();
-      databaseClock?.stop();
+      stopClock();
       await store.close();
     },
   };

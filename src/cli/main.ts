@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { bootstrapAdminKey } from '../app/bootstrap-key.js';
-import { loadConfig } from '../app/config.js';
+import { loadConfig, type StepwiseConfig } from '../app/config.js';
 import { createStepwise, type Stepwise } from '../app/stepwise.js';
 import { StepwiseError } from '../domain/errors.js';
-import { openStore } from '../store/open-store.js';
+import { isConnectionLost, openStore } from '../store/open-store.js';
 import { runCreditsCommand } from './credits-command.js';
 import { runKeysCommand } from './keys-command.js';
 import { runWorkflowFile } from './run-command.js';
@@ -99,6 +99,29 @@ function parseCommandLine(argv: string[]) {
   }
 }
 
+/** How long a long-running process keeps trying to start while its database is unreachable. */
+const START_RETRY_FOR_MS = 60_000;
+
+/**
+ * Starts a long-running process (serve, worker, scheduler), trying again with backoff while
+ * the database connection is lost or not there yet, as when processes start before
+ * PostgreSQL or a connection is terminated during the start. Any other error ends the start.
+ */
+async function startWhenDatabaseAnswers(config: StepwiseConfig): Promise<Stepwise> {
+  const giveUpAt = Date.now() + START_RETRY_FOR_MS;
+  for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 5000)) {
+    try {
+      return await createStepwise(config);
+    } catch (error) {
+      if (!isConnectionLost(error) || Date.now() + delayMs > giveUpAt) throw error;
+      process.stderr.write(
+        `the database connection was lost while starting (${(error as Error).message}); trying again in ${delayMs} ms\n`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseCommandLine(argv);
   const [command, ...rest] = positionals;
@@ -115,11 +138,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'serve': {
-      await serve(await createStepwise(config));
+      await serve(await startWhenDatabaseAnswers(config));
       return -1;
     }
     case 'worker': {
-      const stepwise = await createStepwise(config);
+      const stepwise = await startWhenDatabaseAnswers(config);
       // Before the first claim: a SIGTERM must drain even a run claimed while still starting.
       stopOnSignals(() => stepwise.close());
       await stepwise.startWorker();
@@ -131,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'scheduler': {
-      const stepwise = await createStepwise(config);
+      const stepwise = await startWhenDatabaseAnswers(config);
       const scheduler = stepwise.startScheduler();
       stepwise.logger.info({ owner: scheduler.owner }, 'scheduler started');
       stopOnSignals(() => stepwise.close());

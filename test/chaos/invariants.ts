@@ -318,7 +318,13 @@ export function checkInvariants(input: CheckInput): CheckResult {
         fail(
           'parent-wakes',
           run.id,
-          `${subId}: child ${child.id} ended ${gap} ms before the parent's step finished`,
+          `${subId}: child ${child.id} ended ${gap} ms before the parent's step finished; parent after the child's end: ${timeline
+            .filter((e) => e.at >= child.finished_at! - 2000 && e.at <= resumed.at)
+            .map(
+              (e) =>
+                `${e.type}@${e.at - child.finished_at!}${e.type === 'run.waiting' ? `(wake ${Number(e.data.wake_at) - child.finished_at!})` : ''}`,
+            )
+            .join(' ')}`,
         );
     }
   }
@@ -392,7 +398,7 @@ export function checkInvariants(input: CheckInput): CheckResult {
     fail(
       'process-survives',
       undefined,
-      `${death.name} exited (code ${String(death.code)}, signal ${String(death.signal)}): ${death.tail.split('\n').filter(Boolean).slice(-3).join(' | ').slice(0, 600)}`,
+      `${death.name} exited (code ${String(death.code)}, signal ${String(death.signal)}): ${death.tail.split('\n').filter(Boolean).slice(-12).join(' | ').slice(0, 1500)}`,
     );
 
   return { checked, violations };
