@@ -1,3 +1,4 @@
+import { isConnectionLost } from '../store/open-store.js';
 import type { RunCheckpoint, Store } from '../store/store.js';
 
 /** How much of the database's message a refusal repeats: enough to say what was wrong. */
@@ -47,7 +48,7 @@ export interface CheckpointQueueConfig {
  * one batch merge (the later progress wins; steps and events keep their order), and a
  * run never has checkpoints in two commits at once, so its writes land in order. When a
  * batch fails, its checkpoints are committed one by one, so one run's bad value fails that
- * run's submit only.
+ * run's submit only; a batch that lost its connection is tried again whole, never refused.
  */
 export class CheckpointQueue {
   private readonly queue = new Map<string, Pending>();
@@ -131,11 +132,19 @@ export class CheckpointQueue {
     return batch;
   }
 
-  private async commit(batch: Pending[]): Promise<void> {
+  private async commit(batch: Pending[], retryingLostConnection = false): Promise<void> {
     try {
       const results = await this.store.checkpointRuns(batch.map((item) => item.checkpoint));
       batch.forEach((item, i) => item.waiters.forEach((resolve) => resolve(results[i] ?? false)));
     } catch (error) {
+      if (isConnectionLost(error)) {
+        // Nothing was refused: the connection went away (a restart, a terminated backend).
+        // One more try on a new connection; after that the error is the submitters', and
+        // their runs resume from what was stored once their leases expire.
+        if (!retryingLostConnection) return this.commit(batch, true);
+        for (const item of batch) item.failers.forEach((reject) => reject(error));
+        return;
+      }
       if (batch.length === 1) {
         const refused = new CheckpointRefused(batch[0]!.checkpoint.run_id, error);
         batch[0]!.failers.forEach((reject) => reject(refused));
