@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pendingGeneration, type WorkflowGeneration } from '../domain/generation.js';
 import type { Millis, Org, WorkflowRecord } from '../domain/model.js';
+import { GenerationCapReached } from './generation-store.js';
 import type { Store } from './store.js';
 import { makeOrg, makeWorkflow, type StoreContractOptions } from './store-fixtures.js';
 
@@ -171,6 +172,59 @@ export function runGenerationStoreContract(options: StoreContractOptions): void 
       } finally {
         await unsubscribe();
       }
+    });
+
+    it('counts the org against maxGenerating on insert and request, writing nothing past it; other orgs are apart', async () => {
+      const first = makeWorkflow(org.id, {
+        status: 'generating',
+        generation: pending(),
+        definition: { steps: [] },
+      });
+      await store.insertWorkflow(first, 2);
+      const idle = makeWorkflow(org.id);
+      await store.insertWorkflow(idle);
+      expect(await store.generations.requestGeneration(org.id, idle.id, pending(), T0 + 1, 2)).not.toBeNull();
+
+      const third = makeWorkflow(org.id, {
+        status: 'generating',
+        generation: pending(),
+        definition: { steps: [] },
+      });
+      const refused = await store.insertWorkflow(third, 2).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(GenerationCapReached);
+      expect((refused as GenerationCapReached).generating).toBe(2);
+      expect(await store.getWorkflow(org.id, third.id)).toBeNull();
+
+      const other = makeWorkflow(org.id);
+      await store.insertWorkflow(other);
+      await expect(
+        store.generations.requestGeneration(org.id, other.id, pending(), T0 + 2, 2),
+      ).rejects.toBeInstanceOf(GenerationCapReached);
+      expect((await store.getWorkflow(org.id, other.id))?.status).toBe(other.status);
+      // Without a cap, or under a higher one, the same org may go on.
+      expect(
+        await store.generations.requestGeneration(org.id, other.id, pending(), T0 + 3, 3),
+      ).not.toBeNull();
+
+      const elsewhere = makeOrg();
+      await store.createOrg(elsewhere);
+      const theirs = makeWorkflow(elsewhere.id, {
+        status: 'generating',
+        generation: pending(),
+        definition: { steps: [] },
+      });
+      await store.insertWorkflow(theirs, 1);
+      expect((await store.getWorkflow(elsewhere.id, theirs.id))?.status).toBe('generating');
+
+      // A workflow that stopped generating (deleted here) frees its place.
+      await store.deleteWorkflow(org.id, first.id, T0 + 4);
+      const fourth = makeWorkflow(org.id, {
+        status: 'generating',
+        generation: pending(),
+        definition: { steps: [] },
+      });
+      await store.insertWorkflow(fourth, 3);
+      expect((await store.getWorkflow(org.id, fourth.id))?.status).toBe('generating');
     });
 
     it('a deleted workflow is neither claimed nor finished', async () => {

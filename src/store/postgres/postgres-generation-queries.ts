@@ -1,8 +1,9 @@
 import type pg from 'pg';
 import type { WorkflowGeneration } from '../../domain/generation.js';
 import type { Millis, WorkflowRecord } from '../../domain/model.js';
-import type { ClaimedGeneration, GenerationStore } from '../generation-store.js';
-import { columnList, fromRow, SQL_COLUMNS, toJson, toParam } from './postgres-rows.js';
+import { GenerationCapReached, type ClaimedGeneration, type GenerationStore } from '../generation-store.js';
+import { lockOrg } from './postgres-limit-queries.js';
+import { columnList, fromRow, SQL_COLUMNS, toJson, toParam, withTransaction } from './postgres-rows.js';
 
 /** Every process's generation runner listens here, so a request in one wakes them all at once. */
 export const GENERATIONS_CHANNEL = 'stepwise_generations';
@@ -49,6 +50,26 @@ const SQL = {
     SELECT count(*)::int AS finished FROM finished`,
 } as const;
 
+/**
+ * Refuses one more generating workflow for an org at `maxGenerating`. Takes the org's row
+ * lock (as run admissions do) until the caller's transaction ends, so requests of one org
+ * are counted one after another in every process.
+ * @throws GenerationCapReached
+ */
+export async function checkGeneratingCap(
+  client: pg.PoolClient,
+  orgId: string,
+  maxGenerating: number,
+): Promise<void> {
+  await lockOrg(client, orgId);
+  const { rows } = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM workflows WHERE org_id = $1 AND status = 'generating' AND ${LIVE}`,
+    [orgId],
+  );
+  const n = rows[0]?.n ?? 0;
+  if (n >= maxGenerating) throw new GenerationCapReached(n);
+}
+
 /** The GenerationStore of the PostgreSQL backend: claims with `FOR UPDATE SKIP LOCKED`. */
 export class PostgresGenerationQueries implements GenerationStore {
   constructor(private readonly pool: pg.Pool) {}
@@ -58,8 +79,16 @@ export class PostgresGenerationQueries implements GenerationStore {
     workflowId: string,
     generation: WorkflowGeneration,
     now: Millis,
+    maxGenerating: number | null = null,
   ): Promise<WorkflowRecord | null> {
-    const { rows } = await this.pool.query(SQL.request, [orgId, workflowId, toJson(generation), now]);
+    const params = [orgId, workflowId, toJson(generation), now];
+    const { rows } =
+      maxGenerating === null
+        ? await this.pool.query(SQL.request, params)
+        : await withTransaction(this.pool, async (client) => {
+            await checkGeneratingCap(client, orgId, maxGenerating);
+            return client.query(SQL.request, params);
+          });
     return rows[0] ? fromRow.workflow(rows[0]) : null;
   }
 

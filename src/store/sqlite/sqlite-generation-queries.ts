@@ -1,12 +1,13 @@
 import type { WorkflowGeneration } from '../../domain/generation.js';
 import type { Millis, WorkflowRecord } from '../../domain/model.js';
-import type { ClaimedGeneration, GenerationStore } from '../generation-store.js';
+import { GenerationCapReached, type ClaimedGeneration, type GenerationStore } from '../generation-store.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { decodeRow, encodeRecord, jsonOrNull, WORKFLOW_CODECS } from './sqlite-rows.js';
 
 const LIVE = 'deleted_at IS NULL';
 
 const SQL = {
+  generatingInOrg: `SELECT count(*) AS n FROM workflows WHERE org_id = ? AND status = 'generating' AND ${LIVE}`,
   request: `UPDATE workflows SET status = 'generating', generation = ?, generation_lease_owner = NULL,
     generation_lease_expires_at = NULL, generation_claims = 0, updated_at = ?
     WHERE org_id = ? AND id = ? AND ${LIVE} AND status <> 'generating' RETURNING *`,
@@ -34,6 +35,21 @@ const SQL = {
 
 const toWorkflow = (row: unknown): WorkflowRecord => decodeRow(row, WORKFLOW_CODECS);
 
+/**
+ * Refuses one more generating workflow for an org at `maxGenerating`; call it inside the
+ * write transaction that would add one, where no other writer can add one in between.
+ * @throws GenerationCapReached
+ */
+export function checkGeneratingCap(
+  connection: SqliteConnection,
+  orgId: string,
+  maxGenerating: number | null | undefined,
+): void {
+  if (maxGenerating === null || maxGenerating === undefined) return;
+  const { n } = connection.statement(SQL.generatingInOrg).get(orgId) as { n: number };
+  if (n >= maxGenerating) throw new GenerationCapReached(n);
+}
+
 /** The GenerationStore of the SQLite backend: claims in one immediate transaction on the single writer. */
 export class SqliteGenerationQueries implements GenerationStore {
   constructor(private readonly connection: SqliteConnection) {}
@@ -43,8 +59,10 @@ export class SqliteGenerationQueries implements GenerationStore {
     workflowId: string,
     generation: WorkflowGeneration,
     now: Millis,
+    maxGenerating: number | null = null,
   ): Promise<WorkflowRecord | null> {
     const row = this.connection.write((signals) => {
+      checkGeneratingCap(this.connection, orgId, maxGenerating);
       const marked = this.connection
         .statement(SQL.request)
         .get(jsonOrNull(generation), now, orgId, workflowId);
