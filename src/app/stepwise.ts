@@ -177,7 +177,7 @@ export async function createStepwise(
     onNamingFallback: (error) => logger.warn({ err: error }, 'instance naming fell back to keywords'),
   });
 
-  const generations = new GenerationService(workflows, clock, config.llm ? 'llm' : 'catalogue');
+  const generations = new GenerationService(workflows, clock, config.llm ? 'llm' : 'catalogue', plans);
 
   const stepwise: Stepwise = {
     config,
