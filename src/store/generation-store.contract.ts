@@ -88,6 +88,31 @@ export function runGenerationStoreContract(options: StoreContractOptions): void 
       expect(await store.generations.saveGenerationProgress('a', first.id, pending())).toBe(false);
     });
 
+    it("takes turns between orgs: one org's queue never keeps another org's generation waiting", async () => {
+      const elsewhere = makeOrg();
+      await store.createOrg(elsewhere);
+      const queue = [
+        await insertGenerating({ updated_at: T0 }),
+        await insertGenerating({ updated_at: T0 + 1 }),
+        await insertGenerating({ updated_at: T0 + 2 }),
+      ];
+      const theirs = [
+        await insertGenerating({ org_id: elsewhere.id, updated_at: T0 + 10 }),
+        await insertGenerating({ org_id: elsewhere.id, updated_at: T0 + 11 }),
+      ];
+      const claim = async (limit: number) =>
+        (await store.generations.claimGenerations('a', limit, LEASE, T0 + 20))
+          .map((c) => c.workflow.id)
+          .sort();
+
+      // Equal turns: the older request first.
+      expect(await claim(1)).toEqual([queue[0]!.id]);
+      // The first org has one running: the other org's turn, though its request is newer.
+      expect(await claim(1)).toEqual([theirs[0]!.id]);
+      expect(await claim(1)).toEqual([queue[1]!.id]);
+      expect(await claim(5)).toEqual([queue[2]!.id, theirs[1]!.id].sort());
+    });
+
     it('renewing keeps a lease; progress is saved only by the holder', async () => {
       const workflow = await insertGenerating();
       await store.generations.claimGenerations('a', 1, LEASE, T0);

@@ -41,7 +41,9 @@ export interface GenerationStore {
   ): Promise<WorkflowRecord | null>;
   /**
    * Leases up to `limit` generating workflows that no live lease holds (never claimed, or
-   * whose lease expired), oldest request first, until `now + leaseMs`; counts the claim.
+   * whose lease expired), until `now + leaseMs`, taking turns between orgs: an org's k-th
+   * waiting generation has turn k plus those of the org under a live lease, lowest turn
+   * first, oldest request first among equals. Counts the claim.
    */
   claimGenerations(owner: string, limit: number, leaseMs: number, now: Millis): Promise<ClaimedGeneration[]>;
   /** Extends `owner`'s lease. @returns false when the lease was lost (expired and claimed, finished, deleted). */

@@ -18,14 +18,31 @@ const SQL = {
       WHERE org_id = $1 AND id = $2 AND ${LIVE} AND status <> 'generating' RETURNING ${SQL_COLUMNS.workflow}
     )
     SELECT requested.* FROM requested, (SELECT pg_notify('${GENERATIONS_CHANNEL}', '')) AS wake`,
-  // SKIP LOCKED: processes claiming at once take different workflows instead of queueing on one.
-  claim: `UPDATE workflows w SET generation_lease_owner = $1, generation_lease_expires_at = $3::bigint + $4::bigint,
+  // Takes turns between orgs: an org's k-th waiting generation gets turn k plus those it has
+  // running (under a live lease); lowest turns first, oldest request first among equals, so
+  // one org's queue never holds up another org's generation for more than a turn. SKIP
+  // LOCKED over a few times `limit` candidates: processes claiming at once take different
+  // workflows instead of queueing on one.
+  claim: `WITH in_flight AS (
+      SELECT org_id, count(*) AS n FROM workflows
+      WHERE status = 'generating' AND ${LIVE} AND generation_lease_expires_at > $3 GROUP BY org_id
+    ), turns AS (
+      SELECT g.id, g.updated_at,
+        row_number() OVER (PARTITION BY g.org_id ORDER BY g.updated_at, g.id) + coalesce(f.n, 0) AS turn
+      FROM workflows g LEFT JOIN in_flight f ON f.org_id = g.org_id
+      WHERE g.status = 'generating' AND g.${LIVE}
+        AND (g.generation_lease_expires_at IS NULL OR g.generation_lease_expires_at <= $3)
+    ), candidates AS (
+      SELECT id, turn, updated_at FROM turns ORDER BY turn, updated_at, id LIMIT $2::int * 4
+    )
+    UPDATE workflows w SET generation_lease_owner = $1, generation_lease_expires_at = $3::bigint + $4::bigint,
     generation_claims = w.generation_claims + 1
     FROM (
-      SELECT id FROM workflows WHERE status = 'generating' AND ${LIVE}
-        AND (generation_lease_expires_at IS NULL OR generation_lease_expires_at <= $3)
-      ORDER BY updated_at, id LIMIT $2
-      FOR UPDATE SKIP LOCKED
+      SELECT x.id FROM workflows x JOIN candidates c ON c.id = x.id
+      WHERE x.status = 'generating' AND x.${LIVE}
+        AND (x.generation_lease_expires_at IS NULL OR x.generation_lease_expires_at <= $3)
+      ORDER BY c.turn, c.updated_at, c.id LIMIT $2
+      FOR UPDATE OF x SKIP LOCKED
     ) AS due
     WHERE w.id = due.id
     RETURNING ${columnList(['generation_claims'], 'w')}, ${SQL_COLUMNS.workflow.replace(/"(\w+)"/g, 'w."$1"')}`,

@@ -11,10 +11,19 @@ const SQL = {
   request: `UPDATE workflows SET status = 'generating', generation = ?, generation_lease_owner = NULL,
     generation_lease_expires_at = NULL, generation_claims = 0, updated_at = ?
     WHERE org_id = ? AND id = ? AND ${LIVE} AND status <> 'generating' RETURNING *`,
-  // Walks workflows_generating_idx.
-  claimable: `SELECT id FROM workflows WHERE status = 'generating' AND ${LIVE}
-    AND (generation_lease_expires_at IS NULL OR generation_lease_expires_at <= ?)
-    ORDER BY updated_at, id LIMIT ?`,
+  // Turns between orgs, as the PostgreSQL claim explains. Walks workflows_generating_idx:
+  // the generating workflows are few, as each org has a cap on them.
+  claimable: `WITH in_flight AS (
+      SELECT org_id, count(*) AS n FROM workflows
+      WHERE status = 'generating' AND ${LIVE} AND generation_lease_expires_at > @now GROUP BY org_id
+    ), turns AS (
+      SELECT w.id, w.updated_at,
+        row_number() OVER (PARTITION BY w.org_id ORDER BY w.updated_at, w.id) + coalesce(f.n, 0) AS turn
+      FROM workflows w LEFT JOIN in_flight f ON f.org_id = w.org_id
+      WHERE w.status = 'generating' AND w.${LIVE}
+        AND (w.generation_lease_expires_at IS NULL OR w.generation_lease_expires_at <= @now)
+    )
+    SELECT id FROM turns ORDER BY turn, updated_at, id LIMIT @limit`,
   lease: `UPDATE workflows SET generation_lease_owner = ?, generation_lease_expires_at = ?,
     generation_claims = generation_claims + 1 WHERE id = ? RETURNING *`,
   renew: `UPDATE workflows SET generation_lease_expires_at = ?
@@ -79,7 +88,7 @@ export class SqliteGenerationQueries implements GenerationStore {
     now: Millis,
   ): Promise<ClaimedGeneration[]> {
     return this.connection.write(() => {
-      const due = this.connection.statement(SQL.claimable).all(now, limit) as { id: string }[];
+      const due = this.connection.statement(SQL.claimable).all({ now, limit }) as { id: string }[];
       const lease = this.connection.statement(SQL.lease);
       return due.map(({ id }) => {
         const row = lease.get(owner, now + leaseMs, id) as { generation_claims: number };
