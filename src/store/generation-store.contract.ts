@@ -252,6 +252,27 @@ export function runGenerationStoreContract(options: StoreContractOptions): void 
       expect((await store.getWorkflow(org.id, fourth.id))?.status).toBe('generating');
     });
 
+    it('concurrent requests of one org cannot pass maxGenerating together', async () => {
+      const idle = Array.from({ length: 4 }, () => makeWorkflow(org.id));
+      for (const workflow of idle) await store.insertWorkflow(workflow);
+      const fresh = Array.from({ length: 4 }, () =>
+        makeWorkflow(org.id, { status: 'generating', generation: pending(), definition: { steps: [] } }),
+      );
+      const outcomes = await Promise.allSettled([
+        ...idle.map((workflow, i) =>
+          store.generations.requestGeneration(org.id, workflow.id, pending(), T0 + i, 3),
+        ),
+        ...fresh.map((workflow) => store.insertWorkflow(workflow, 3)),
+      ]);
+      const refused = outcomes.filter((outcome) => outcome.status === 'rejected');
+      expect(refused).toHaveLength(5);
+      for (const outcome of refused) expect(outcome.reason).toBeInstanceOf(GenerationCapReached);
+      const generating = await Promise.all(
+        [...idle, ...fresh].map(async (workflow) => (await store.getWorkflow(org.id, workflow.id))?.status),
+      );
+      expect(generating.filter((status) => status === 'generating')).toHaveLength(3);
+    });
+
     it('a deleted workflow is neither claimed nor finished', async () => {
       const workflow = await insertGenerating();
       await store.generations.claimGenerations('a', 1, LEASE, T0);
