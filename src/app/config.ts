@@ -66,7 +66,7 @@ export interface StepwiseConfig {
   /** The processes that evaluate user expressions (JSONata), and the bounds of one evaluation. */
   expressions: { processes: number; timeoutMs: number; memoryMb: number };
   secretKey: string | null;
-  /** The admin key created on the first start of an empty database, instead of a random one. */
+  /** The operator key created on the first start of an empty database, instead of a random one. */
   bootstrapKey: string | null;
   llm: { baseUrl: string; apiKey: string | null; model: string } | null;
   smtpUrl: string | null;

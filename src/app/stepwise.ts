@@ -195,7 +195,7 @@ async function wireStepwise(
     onNamingFallback: (error) => logger.warn({ err: error }, 'instance naming fell back to keywords'),
   });
 
-  const generations = new GenerationService(workflows, clock, config.llm ? 'llm' : 'catalogue');
+  const generations = new GenerationService(workflows, clock, config.llm ? 'llm' : 'catalogue', plans);
 
   const stepwise: Stepwise = {
     config,

@@ -19,8 +19,9 @@ const USAGE = `usage: stepwise <command>
   keys create --org NAME --scopes a,b [--site NAME] [--json]
   keys list [--json]
   keys revoke ID
-                        manage API keys (scopes: workflows:read, workflows:write,
-                        instances:read, instances:write, events:write, admin)
+                        manage API keys of every org (scopes: workflows:read,
+                        workflows:write, instances:read, instances:write, events:write,
+                        org_admin: its own org's keys; operator: every org, plans, credits)
   credits grant --org NAME N [--reason TEXT]
   credits balance --org NAME [--json]
                         add credits to an org; show its balance and recent ledger

@@ -37,8 +37,13 @@ export const notFound = (what: string, id: string): StepwiseError =>
 export const conflict = (code: string, message: string): StepwiseError =>
   new StepwiseError(code, 409, message);
 
-export const missingScope = (scope: string): StepwiseError =>
-  new StepwiseError('MISSING_SCOPE', 403, `this API key lacks the '${scope}' scope`);
+/** `why` says what needed the scope when it was not the route itself (e.g. handing it on). */
+export const missingScope = (scope: string, why?: string): StepwiseError =>
+  new StepwiseError(
+    'MISSING_SCOPE',
+    403,
+    `this API key lacks the '${scope}' scope${why === undefined ? '' : `: ${why}`}`,
+  );
 
 export const unauthenticated = (message = 'a valid API key is required'): StepwiseError =>
   new StepwiseError('UNAUTHENTICATED', 401, message);

@@ -28,6 +28,13 @@ export interface Plan {
    * rules); a new org's first grant. 0 = no allowance, never renewed.
    */
   monthly_credits: number;
+  /**
+   * MCP sessions the org may hold open at once in one process (each may carry one SSE
+   * stream); null = only the process-wide bound.
+   */
+  max_mcp_sessions: number | null;
+  /** The org's workflows waiting for or in AI step generation at once; null = no cap. */
+  max_generating_workflows: number | null;
 }
 
 /** Document 003: mutating calls are limited to 10 a minute; reads are looser. */
@@ -44,6 +51,8 @@ export const DEFAULT_PLANS: Readonly<Record<string, Plan>> = {
     workflows: { max_credit_cost: 25 },
     rate_limits: DEFAULT_RATE_LIMITS,
     monthly_credits: 100,
+    max_mcp_sessions: 10,
+    max_generating_workflows: 2,
   },
   pro: {
     name: 'pro',
@@ -51,6 +60,8 @@ export const DEFAULT_PLANS: Readonly<Record<string, Plan>> = {
     workflows: 'all',
     rate_limits: DEFAULT_RATE_LIMITS,
     monthly_credits: 2000,
+    max_mcp_sessions: 50,
+    max_generating_workflows: 5,
   },
   enterprise: {
     name: 'enterprise',
@@ -58,6 +69,8 @@ export const DEFAULT_PLANS: Readonly<Record<string, Plan>> = {
     workflows: 'all',
     rate_limits: { mutating_per_minute: 600, read_per_minute: 6000 },
     monthly_credits: 50_000,
+    max_mcp_sessions: 500,
+    max_generating_workflows: 25,
   },
   unlimited: {
     name: 'unlimited',
@@ -65,6 +78,8 @@ export const DEFAULT_PLANS: Readonly<Record<string, Plan>> = {
     workflows: 'all',
     rate_limits: null,
     monthly_credits: 1_000_000_000,
+    max_mcp_sessions: null,
+    max_generating_workflows: null,
   },
 };
 
@@ -87,6 +102,8 @@ const planOverrideSchema = z
       .nullable()
       .optional(),
     monthly_credits: count.optional(),
+    max_mcp_sessions: count.min(1).nullable().optional(),
+    max_generating_workflows: count.min(1).nullable().optional(),
   })
   .strict();
 
@@ -112,6 +129,12 @@ export function resolvePlans(overrides: PlansOverride = {}): Record<string, Plan
       workflows: override.workflows ?? base.workflows,
       rate_limits: rateLimits,
       monthly_credits: override.monthly_credits ?? base.monthly_credits,
+      max_mcp_sessions:
+        override.max_mcp_sessions === undefined ? base.max_mcp_sessions : override.max_mcp_sessions,
+      max_generating_workflows:
+        override.max_generating_workflows === undefined
+          ? base.max_generating_workflows
+          : override.max_generating_workflows,
     };
   }
   return plans;
@@ -154,6 +177,19 @@ export function concurrencyLimitError(plan: Plan, active: number): StepwiseError
     429,
     `the org has ${active} runs pending or running, the most the '${plan.name}' plan allows (${plan.max_concurrent_runs ?? active}); wait for one to finish (or cancel one) and try again, or upgrade the plan`,
     { retryAfterSeconds: CONCURRENCY_RETRY_AFTER_SECONDS },
+  );
+}
+
+/** How long a caller over the generation cap should wait: a generation takes seconds to a minute. */
+const GENERATION_RETRY_AFTER_SECONDS = 30;
+
+/** @returns the 429 for an org whose workflows already generate as many as its plan allows at once. */
+export function generationLimitError(plan: Plan, generating: number): StepwiseError {
+  return new StepwiseError(
+    'GENERATION_LIMIT',
+    429,
+    `the org has ${generating} workflows generating their steps, the most the '${plan.name}' plan allows at once (${plan.max_generating_workflows ?? generating}); wait for one to become 'active' or 'failed' and try again, or upgrade the plan`,
+    { retryAfterSeconds: GENERATION_RETRY_AFTER_SECONDS },
   );
 }
 

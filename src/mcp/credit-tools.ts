@@ -29,7 +29,8 @@ export const getCreditsTool = defineTool({
   name: 'get_credits',
   description:
     "The organisation's credit balance, when it is next topped up, and its plan: the most concurrent runs, " +
-    'the monthly credits, which workflows it may run and its rate limits. A run needs a balance of at least the ' +
+    'the monthly credits, which workflows it may run, its rate limits and its caps on open MCP sessions and ' +
+    'workflows generating at once. A run needs a balance of at least the ' +
     "workflow's creditCost (see list_workflows); credits are reserved at launch and given back if the run fails or is cancelled.",
   input: z.strictObject({}),
   output: z.object({
@@ -50,6 +51,14 @@ export const getCreditsTool = defineTool({
         .object({ mutatingPerMinute: z.number(), readPerMinute: z.number() })
         .nullable()
         .describe('Calls per key and minute; null = no limit'),
+      maxMcpSessions: z
+        .number()
+        .nullable()
+        .describe('MCP sessions the organisation may hold open at once; null = no cap of its own'),
+      maxGeneratingWorkflows: z
+        .number()
+        .nullable()
+        .describe('Workflows that may be generating their steps at once; null = no cap'),
     }),
     recentEntries: z
       .array(
@@ -81,6 +90,8 @@ export const getCreditsTool = defineTool({
           mutatingPerMinute: plan.rate_limits.mutating_per_minute,
           readPerMinute: plan.rate_limits.read_per_minute,
         },
+        maxMcpSessions: plan.max_mcp_sessions,
+        maxGeneratingWorkflows: plan.max_generating_workflows,
       },
       recentEntries: account.entries.map((entry) => ({
         kind: entry.kind,

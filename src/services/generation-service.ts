@@ -6,7 +6,10 @@ import {
   type GenerationTodo,
 } from '../domain/generation.js';
 import type { WorkflowRecord } from '../domain/model.js';
+import { generationLimitError } from '../domain/plan.js';
 import type { WorkflowInput } from '../domain/workflow-input.js';
+import { GenerationCapReached } from '../store/generation-store.js';
+import type { PlanService } from './plan-service.js';
 import { generationInProgress, type WorkflowService } from './workflow-service.js';
 
 /** `regenerate-steps`: why, and whether the new steps must use other tools. */
@@ -19,7 +22,8 @@ export interface RegenerateRequest {
  * Asking for AI-generated steps: a new workflow created `generating`, a regeneration, a
  * workflow for a todo item. The request is stored on the workflow and answered by a
  * generation runner (in this process or another, woken by the store's signal), so the caller
- * gets the workflow at once.
+ * gets the workflow at once. Each org may have its plan's `max_generating_workflows`
+ * generating at once (429 `GENERATION_LIMIT` past it), so one org cannot fill the queue.
  */
 export class GenerationService {
   constructor(
@@ -27,12 +31,15 @@ export class GenerationService {
     private readonly clock: Clock,
     /** Which planner answers in this deployment: `llm` when an LLM is configured. */
     private readonly planner: GenerationPlanner,
+    private readonly plans: PlanService,
   ) {}
 
   /** Creates the workflow `generating`, its steps to come from the planner. */
   async create(orgId: string, input: WorkflowInput, todo?: GenerationTodo): Promise<WorkflowRecord> {
     const generation = pendingGeneration(this.planner, todo ? { todo } : {}, this.clock.now());
-    return this.workflows.create(orgId, input, { generation });
+    return this.withinCap(orgId, (maxGenerating) =>
+      this.workflows.create(orgId, input, { generation, maxGenerating }),
+    );
   }
 
   /**
@@ -75,6 +82,22 @@ export class GenerationService {
       },
       this.clock.now(),
     );
-    return this.workflows.requestGeneration(current, generation);
+    return this.withinCap(orgId, (maxGenerating) =>
+      this.workflows.requestGeneration(current, generation, maxGenerating),
+    );
+  }
+
+  /** Runs `request` with the org's cap for the store to check; a full cap is the caller's 429. */
+  private async withinCap<T>(
+    orgId: string,
+    request: (maxGenerating: number | null) => Promise<T>,
+  ): Promise<T> {
+    const plan = await this.plans.planOf(orgId);
+    try {
+      return await request(plan.max_generating_workflows);
+    } catch (error) {
+      if (error instanceof GenerationCapReached) throw generationLimitError(plan, error.generating);
+      throw error;
+    }
   }
 }

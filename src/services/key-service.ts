@@ -1,10 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
-import { conflict, notFound, unauthenticated, validationError } from '../domain/errors.js';
+import { conflict, missingScope, notFound, unauthenticated, validationError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { ApiKeyRecord, Org, Site } from '../domain/model.js';
 import type { Plan } from '../domain/plan.js';
-import { isScope, SCOPES, type Principal, type Scope } from '../domain/scopes.js';
+import { isOperator, isScope, scopeBeyond, SCOPES, type Principal, type Scope } from '../domain/scopes.js';
 import type { NewTenant, Store } from '../store/store.js';
 import { newOrg } from './bootstrap.js';
 import type { PlanService } from './plan-service.js';
@@ -165,6 +165,52 @@ export class KeyService {
       throw conflict('KEY_ALREADY_REVOKED', `API key '${id}' is already revoked`);
     }
     this.forgetAuthenticated();
+  }
+
+  /**
+   * Creates a key as `caller` may: an operator for any org (creating it when new), an org
+   * admin for its own org only, and never with a scope the caller does not hold itself.
+   * @throws 403 naming the scope the caller lacks; 400 for an unknown scope.
+   */
+  async createAs(
+    caller: Principal,
+    options: { org?: string; site?: string; scopes: string[]; name?: string },
+  ): Promise<CreatedKey> {
+    const scopes = parseScopes(options.scopes);
+    const beyond = scopeBeyond(caller.scopes, scopes);
+    if (beyond) throw missingScope(beyond, `a key cannot hand on the '${beyond}' scope it lacks`);
+    const callerOrg = await this.store.getOrg(caller.org_id);
+    if (!callerOrg) throw unauthenticated("the API key's org no longer exists");
+    // `org` names the org, or gives its id; a name no org has yet makes a new org.
+    const named = options.org ?? callerOrg.name;
+    const orgName = (await this.store.getOrg(named))?.name ?? named;
+    if (!isOperator(caller.scopes) && orgName !== callerOrg.name) {
+      throw missingScope('operator', 'only an operator makes keys for another org or a new one');
+    }
+    return this.create({ orgName, siteName: options.site, scopes, name: options.name });
+  }
+
+  /** The keys `caller` manages: every org's for an operator, its own org's for an org admin. */
+  listAs(caller: Principal): Promise<KeySummary[]> {
+    return this.list(isOperator(caller.scopes) ? undefined : caller.org_id);
+  }
+
+  /**
+   * Revokes a key `caller` manages. Another org's key is unknown to an org admin (404), and
+   * an operator key of its own org is beyond it (403): it could not have made one either.
+   */
+  async revokeAs(caller: Principal, id: string): Promise<void> {
+    if (isOperator(caller.scopes)) return this.revoke(id);
+    const key = (await this.store.listApiKeys(caller.org_id)).find((candidate) => candidate.id === id);
+    if (!key) throw notFound('API key', id);
+    if (isOperator(key.scopes)) throw missingScope('operator', 'only an operator revokes an operator key');
+    return this.revoke(id, caller.org_id);
+  }
+
+  /** The ids of the org's revoked keys: what they opened (MCP sessions) may be let go. */
+  async revokedKeyIds(orgId: string): Promise<Set<string>> {
+    const keys = await this.store.listApiKeys(orgId);
+    return new Set(keys.filter((key) => key.revoked_at !== null).map((key) => key.id));
   }
 
   /** True when no key exists yet: the first start of an empty database. */

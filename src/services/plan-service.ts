@@ -1,4 +1,5 @@
 import type { Clock } from '../domain/clock.js';
+import { notFound, validationError } from '../domain/errors.js';
 import {
   checkPlanAccess,
   concurrencyLimitError,
@@ -79,6 +80,26 @@ export class PlanService {
       plan,
       admission: { max_concurrent_runs: plan.max_concurrent_runs, credits: workflow.credit_cost },
     };
+  }
+
+  /**
+   * Moves the org (by id) to the plan called `planName`. Its new limits hold at once in this
+   * process and within a few seconds (the plan cache) in the others; runs already accepted
+   * keep going, and credits stay as they are until the next monthly top-up, to the new
+   * plan's allowance.
+   * @throws 400 naming `plan` for a plan that is not configured; 404 for an unknown org.
+   */
+  async changePlan(orgId: string, planName: string): Promise<Plan> {
+    const plan = this.plans[planName];
+    if (!plan) {
+      throw validationError(
+        'plan',
+        `plan: '${planName}' is not one of ${Object.keys(this.plans).join(', ')}`,
+      );
+    }
+    if (!(await this.store.setOrgPlan(orgId, planName))) throw notFound('org', orgId);
+    this.orgs.delete(orgId);
+    return plan;
   }
 
   /** The caller's error for a start the store refused (checks 3 and 4). */

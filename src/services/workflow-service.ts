@@ -49,7 +49,12 @@ export class WorkflowService {
   async create(
     orgId: string,
     raw: WorkflowInput,
-    options: { generation?: WorkflowGeneration; freeSlugFrom?: string } = {},
+    options: {
+      generation?: WorkflowGeneration;
+      freeSlugFrom?: string;
+      /** The org's cap on generating workflows, checked with the insert (GenerationCapReached). */
+      maxGenerating?: number | null;
+    } = {},
   ): Promise<WorkflowRecord> {
     const parsed = workflowInputSchema.safeParse(raw);
     if (!parsed.success) throw zodToValidationError(parsed.error);
@@ -82,11 +87,15 @@ export class WorkflowService {
     };
     if (input.slug) {
       const workflow = { ...base, slug: input.slug };
-      await this.store.insertWorkflow(workflow);
+      await this.store.insertWorkflow(workflow, options.maxGenerating);
       return this.saved(workflow);
     }
     return this.saved(
-      await this.insertWithFreeSlug(base, options.freeSlugFrom ?? slugFromTitle(input.title)),
+      await this.insertWithFreeSlug(
+        base,
+        options.freeSlugFrom ?? slugFromTitle(input.title),
+        options.maxGenerating,
+      ),
     );
   }
 
@@ -144,14 +153,20 @@ export class WorkflowService {
   /**
    * Marks the workflow `generating` with a pending `generation`; its schedule pauses until
    * the generation ends.
-   * @throws StepwiseError 409 when it is already generating (or was deleted meanwhile).
+   * @throws StepwiseError 409 when it is already generating (or was deleted meanwhile);
+   *   GenerationCapReached when the org already generates `maxGenerating` workflows.
    */
-  async requestGeneration(current: WorkflowRecord, generation: WorkflowGeneration): Promise<WorkflowRecord> {
+  async requestGeneration(
+    current: WorkflowRecord,
+    generation: WorkflowGeneration,
+    maxGenerating: number | null = null,
+  ): Promise<WorkflowRecord> {
     const marked = await this.store.generations.requestGeneration(
       current.org_id,
       current.id,
       generation,
       this.clock.now(),
+      maxGenerating,
     );
     if (!marked) throw generationInProgress(current.id);
     return this.saved(marked);
@@ -232,11 +247,12 @@ export class WorkflowService {
   private async insertWithFreeSlug(
     base: Omit<WorkflowRecord, 'slug'>,
     wanted: string,
+    maxGenerating?: number | null,
   ): Promise<WorkflowRecord> {
     for (let n = 1; n <= MAX_SLUG_ATTEMPTS; n += 1) {
       const workflow = { ...base, slug: n === 1 ? wanted : `${wanted.slice(0, 60)}${n}` };
       try {
-        await this.store.insertWorkflow(workflow);
+        await this.store.insertWorkflow(workflow, maxGenerating);
         return workflow;
       } catch (error) {
         if (!(error instanceof StepwiseError) || error.code !== 'SLUG_TAKEN') throw error;

@@ -61,7 +61,7 @@ export function runDeliveryStoreContract(options: DeliveryStoreContractOptions):
       finishedAt: Millis = T0 + 50,
       leaseHeld = true,
     ): Promise<{ run: RunRecord; applied: boolean }> => {
-      const fresh = makeRun(org.id, workflow.id);
+      const fresh = makeRun(workflow.org_id, workflow.id);
       await store.insertRun({ run: fresh, event: makeEvent(fresh.id, 'run.created') });
       const [claimed] = await store.claimRunnableRuns('worker-a', 1, LEASE_MS, T0);
       const run = claimed!;
@@ -234,6 +234,30 @@ export function runDeliveryStoreContract(options: DeliveryStoreContractOptions):
         });
         expect(claimed[1]!.run.output).toEqual({ total: 42 });
         expect(await store.deliveries.claimDueDeliveries('dispatcher-b', 10, LEASE_MS, T0 + 100)).toEqual([]);
+      });
+
+      it('takes turns between orgs: a backlog, or sends in flight, never keep another org waiting', async () => {
+        const flooding = await addWorkflow({ callback_url: HOOK });
+        const quiet = makeWorkflow(otherOrg.id, { callback_url: OTHER_HOOK });
+        await store.insertWorkflow(quiet);
+        const backlog: string[] = [];
+        for (let i = 0; i < 5; i++)
+          backlog.push((await finishRun(flooding, 'completed', T0 + 10 + i)).run.id);
+        const { run: first } = await finishRun(quiet, 'completed', T0 + 60);
+        const { run: second } = await finishRun(quiet, 'completed', T0 + 61);
+        // Which runs' deliveries a claim leased, in no particular order.
+        const claim = async (limit: number) =>
+          (await store.deliveries.claimDueDeliveries('dispatcher-a', limit, LEASE_MS, T0 + 100))
+            .map((d) => d.run_id)
+            .sort();
+
+        // Each org's oldest first, although the whole backlog is older than the other org's.
+        expect(await claim(2)).toEqual([backlog[0]!, first.id].sort());
+        // Both have one in flight: turns are equal again, and the older goes first.
+        expect(await claim(1)).toEqual([backlog[1]]);
+        // The backlog has two in flight, the other org one: the other org's turn.
+        expect(await claim(1)).toEqual([second.id]);
+        expect(await claim(10)).toEqual(backlog.slice(2).sort());
       });
 
       it('gives concurrent claimers disjoint deliveries', async () => {

@@ -45,7 +45,9 @@ export interface DeliveryDetail extends DeliveryRecord {
  */
 export interface DeliveryStore {
   /**
-   * Leases up to `limit` pending deliveries due at `now`, oldest due first: sets the owner
+   * Leases up to `limit` pending deliveries due at `now`, taking turns between orgs: an
+   * org's k-th due delivery has turn k plus the deliveries it has in flight (leased within
+   * the last `leaseMs`), lowest turn first, oldest due first among equals. Sets the owner
    * and pushes `next_attempt_at` to `now + leaseMs`, so a sender that dies lets the
    * delivery come due again. Concurrent callers never get the same delivery.
    */

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pendingGeneration, type WorkflowGeneration } from '../domain/generation.js';
 import type { Millis, Org, WorkflowRecord } from '../domain/model.js';
+import { GenerationCapReached } from './generation-store.js';
 import type { Store } from './store.js';
 import { makeOrg, makeWorkflow, type StoreContractOptions } from './store-fixtures.js';
 
@@ -87,6 +88,31 @@ export function runGenerationStoreContract(options: StoreContractOptions): void 
       expect(await store.generations.saveGenerationProgress('a', first.id, pending())).toBe(false);
     });
 
+    it("takes turns between orgs: one org's queue never keeps another org's generation waiting", async () => {
+      const elsewhere = makeOrg();
+      await store.createOrg(elsewhere);
+      const queue = [
+        await insertGenerating({ updated_at: T0 }),
+        await insertGenerating({ updated_at: T0 + 1 }),
+        await insertGenerating({ updated_at: T0 + 2 }),
+      ];
+      const theirs = [
+        await insertGenerating({ org_id: elsewhere.id, updated_at: T0 + 10 }),
+        await insertGenerating({ org_id: elsewhere.id, updated_at: T0 + 11 }),
+      ];
+      const claim = async (limit: number) =>
+        (await store.generations.claimGenerations('a', limit, LEASE, T0 + 20))
+          .map((c) => c.workflow.id)
+          .sort();
+
+      // Equal turns: the older request first.
+      expect(await claim(1)).toEqual([queue[0]!.id]);
+      // The first org has one running: the other org's turn, though its request is newer.
+      expect(await claim(1)).toEqual([theirs[0]!.id]);
+      expect(await claim(1)).toEqual([queue[1]!.id]);
+      expect(await claim(5)).toEqual([queue[2]!.id, theirs[1]!.id].sort());
+    });
+
     it('renewing keeps a lease; progress is saved only by the holder', async () => {
       const workflow = await insertGenerating();
       await store.generations.claimGenerations('a', 1, LEASE, T0);
@@ -171,6 +197,80 @@ export function runGenerationStoreContract(options: StoreContractOptions): void 
       } finally {
         await unsubscribe();
       }
+    });
+
+    it('counts the org against maxGenerating on insert and request, writing nothing past it; other orgs are apart', async () => {
+      const first = makeWorkflow(org.id, {
+        status: 'generating',
+        generation: pending(),
+        definition: { steps: [] },
+      });
+      await store.insertWorkflow(first, 2);
+      const idle = makeWorkflow(org.id);
+      await store.insertWorkflow(idle);
+      expect(await store.generations.requestGeneration(org.id, idle.id, pending(), T0 + 1, 2)).not.toBeNull();
+
+      const third = makeWorkflow(org.id, {
+        status: 'generating',
+        generation: pending(),
+        definition: { steps: [] },
+      });
+      const refused = await store.insertWorkflow(third, 2).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(GenerationCapReached);
+      expect((refused as GenerationCapReached).generating).toBe(2);
+      expect(await store.getWorkflow(org.id, third.id)).toBeNull();
+
+      const other = makeWorkflow(org.id);
+      await store.insertWorkflow(other);
+      await expect(
+        store.generations.requestGeneration(org.id, other.id, pending(), T0 + 2, 2),
+      ).rejects.toBeInstanceOf(GenerationCapReached);
+      expect((await store.getWorkflow(org.id, other.id))?.status).toBe(other.status);
+      // Without a cap, or under a higher one, the same org may go on.
+      expect(
+        await store.generations.requestGeneration(org.id, other.id, pending(), T0 + 3, 3),
+      ).not.toBeNull();
+
+      const elsewhere = makeOrg();
+      await store.createOrg(elsewhere);
+      const theirs = makeWorkflow(elsewhere.id, {
+        status: 'generating',
+        generation: pending(),
+        definition: { steps: [] },
+      });
+      await store.insertWorkflow(theirs, 1);
+      expect((await store.getWorkflow(elsewhere.id, theirs.id))?.status).toBe('generating');
+
+      // A workflow that stopped generating (deleted here) frees its place.
+      await store.deleteWorkflow(org.id, first.id, T0 + 4);
+      const fourth = makeWorkflow(org.id, {
+        status: 'generating',
+        generation: pending(),
+        definition: { steps: [] },
+      });
+      await store.insertWorkflow(fourth, 3);
+      expect((await store.getWorkflow(org.id, fourth.id))?.status).toBe('generating');
+    });
+
+    it('concurrent requests of one org cannot pass maxGenerating together', async () => {
+      const idle = Array.from({ length: 4 }, () => makeWorkflow(org.id));
+      for (const workflow of idle) await store.insertWorkflow(workflow);
+      const fresh = Array.from({ length: 4 }, () =>
+        makeWorkflow(org.id, { status: 'generating', generation: pending(), definition: { steps: [] } }),
+      );
+      const outcomes = await Promise.allSettled([
+        ...idle.map((workflow, i) =>
+          store.generations.requestGeneration(org.id, workflow.id, pending(), T0 + i, 3),
+        ),
+        ...fresh.map((workflow) => store.insertWorkflow(workflow, 3)),
+      ]);
+      const refused = outcomes.filter((outcome) => outcome.status === 'rejected');
+      expect(refused).toHaveLength(5);
+      for (const outcome of refused) expect(outcome.reason).toBeInstanceOf(GenerationCapReached);
+      const generating = await Promise.all(
+        [...idle, ...fresh].map(async (workflow) => (await store.getWorkflow(org.id, workflow.id))?.status),
+      );
+      expect(generating.filter((status) => status === 'generating')).toHaveLength(3);
     });
 
     it('a deleted workflow is neither claimed nor finished', async () => {

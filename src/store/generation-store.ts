@@ -8,6 +8,14 @@ export interface ClaimedGeneration {
   claims: number;
 }
 
+/** The org already has `generating` workflows generating, its cap: nothing was written. */
+export class GenerationCapReached extends Error {
+  constructor(readonly generating: number) {
+    super(`the org already has ${generating} workflows generating`);
+    this.name = 'GenerationCapReached';
+  }
+}
+
 /**
  * The generation queue: workflows with status `generating` are the jobs. A runner leases one
  * (`generation_lease_owner`, `generation_lease_expires_at`), so two processes never generate
@@ -18,18 +26,24 @@ export interface ClaimedGeneration {
 export interface GenerationStore {
   /**
    * Marks the org's workflow `generating` with `generation` (a pending one), unleased and
-   * claimable at once, and sets `updated_at = now`.
+   * claimable at once, and sets `updated_at = now`. With `maxGenerating`, the org's
+   * generating workflows are counted in the same transaction (one org at a time, in every
+   * process), so concurrent requests cannot pass the cap together.
    * @returns the workflow after the change; null when it does not exist or already generates.
+   * @throws GenerationCapReached when the org already has `maxGenerating` generating.
    */
   requestGeneration(
     orgId: string,
     workflowId: string,
     generation: WorkflowGeneration,
     now: Millis,
+    maxGenerating?: number | null,
   ): Promise<WorkflowRecord | null>;
   /**
    * Leases up to `limit` generating workflows that no live lease holds (never claimed, or
-   * whose lease expired), oldest request first, until `now + leaseMs`; counts the claim.
+   * whose lease expired), until `now + leaseMs`, taking turns between orgs: an org's k-th
+   * waiting generation has turn k plus those of the org under a live lease, lowest turn
+   * first, oldest request first among equals. Counts the claim.
    */
   claimGenerations(owner: string, limit: number, leaseMs: number, now: Millis): Promise<ClaimedGeneration[]>;
   /** Extends `owner`'s lease. @returns false when the lease was lost (expired and claimed, finished, deleted). */

@@ -51,6 +51,13 @@ export function runStoreContract(options: StoreContractOptions): void {
         expect(await store.getOrgByName('nobody')).toBeNull();
       });
 
+      it('moves an org to another plan, that org only; an unknown org is false', async () => {
+        expect(await store.setOrgPlan(org.id, 'enterprise')).toBe(true);
+        expect(await store.getOrg(org.id)).toEqual({ ...org, plan: 'enterprise' });
+        expect(await store.getOrg(otherOrg.id)).toEqual(otherOrg);
+        expect(await store.setOrgPlan('org_missing', 'pro')).toBe(false);
+      });
+
       it('reads a site back by id and by name inside its org only', async () => {
         const site = makeSite(org.id);
         await store.createSite(site);

@@ -190,6 +190,8 @@ export interface Store {
   createOrg(org: Org, grant?: CreditEntry): Promise<void>;
   getOrg(id: string): Promise<Org | null>;
   getOrgByName(name: string): Promise<Org | null>;
+  /** Moves the org to the plan called `plan`. @returns false when there is no such org. */
+  setOrgPlan(orgId: string, plan: string): Promise<boolean>;
   createSite(site: Site): Promise<void>;
   getSite(orgId: string, id: string): Promise<Site | null>;
   getSiteByName(orgId: string, name: string): Promise<Site | null>;
@@ -210,8 +212,12 @@ export interface Store {
   listSecretNames(orgId: string): Promise<string[]>;
   deleteSecret(orgId: string, name: string): Promise<boolean>;
 
-  /** Inserts the workflow and its version `workflow.version`. Throws `SLUG_TAKEN` (409) on a duplicate slug in the org. */
-  insertWorkflow(workflow: WorkflowRecord): Promise<void>;
+  /**
+   * Inserts the workflow and its version `workflow.version`. Throws `SLUG_TAKEN` (409) on a
+   * duplicate slug in the org. A workflow inserted `generating` with `maxGenerating` is
+   * counted against it as `generations.requestGeneration` counts (GenerationCapReached).
+   */
+  insertWorkflow(workflow: WorkflowRecord, maxGenerating?: number | null): Promise<void>;
   /**
    * Replaces the workflow row when its stored version is `expectedVersion`; when
    * `workflow.version` is new, the definition is also stored as that version.

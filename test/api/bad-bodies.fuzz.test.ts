@@ -256,6 +256,14 @@ const TARGETS: Target[] = [
   },
   {
     method: 'PUT',
+    path: '/v1/admin/orgs/{id}/plan',
+    url: () => '/v1/admin/orgs/default/plan',
+    // The plan org `default` is on already, so a body that passes changes nothing.
+    valid: () => ({ plan: 'unlimited' }),
+    refused: () => [{ plan: 'gold' }, { plan: '' }, { plan: 'p'.repeat(51) }, { plan: 'free', org: 'other' }],
+  },
+  {
+    method: 'PUT',
     path: '/v1/secrets/{name}',
     url: () => '/v1/secrets/FUZZ_SECRET',
     valid: () => ({ value: 'fuzz' }),
@@ -758,6 +766,7 @@ describe.each(BACKENDS)(`bad bodies on $name (seed ${SEED})`, (backend) => {
       }
       const secrets = await store.listSecretNames(org.id);
       orgs[name] = {
+        plan: org.plan,
         workflows: (await store.listWorkflows(org.id, page)).map((w) => [
           w.id,
           w.version,

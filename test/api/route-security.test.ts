@@ -1,11 +1,12 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_ASSETS_ROUTE, DASHBOARD_PAGES, dashboardBuilt } from '../../src/api/dashboard.js';
-import { SCOPES, type Scope } from '../../src/domain/scopes.js';
+import { hasScope, isOperator, SCOPES, type Scope } from '../../src/domain/scopes.js';
 import { json, startApiHarness, type ApiHarness } from '../support/api-harness.js';
 
 // The REST API's security matrix: every authenticated route × (no key, bad key, revoked key,
-// missing scope, the right scope, admin, another org). The table is written from the route files
+// missing scope, the right scope, an `admin` key made before the admin levels split, another
+// org's org_admin key). The table is written from the route files
 // and checked against the routes the app really serves, so a new route cannot slip past it.
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -47,7 +48,8 @@ interface RouteSpec {
    * How another org's key is answered when it addresses this org's object:
    * - default: 404, none of the object's data, nothing changed;
    * - `namespace`: the name is per org (secrets): the other org writes its own secret;
-   * - `operator`: key management, which spans every org (see the admin test below);
+   * - `operator`: an operator-scope route, which spans every org by design (an org admin is
+   *   refused it by the missing-scope case; test/api/admin-levels.test.ts has the rest);
    * - `action`: document 000's 404 `UNKNOWN_ACTION`, listing the caller's own actions;
    * - `public`: a marketplace listing, public by design: every org may install it into its own org.
    */
@@ -215,21 +217,21 @@ const ROUTES: RouteSpec[] = [
     body: () => ({ type: 'matrix.ping', data: { n: 1 } }),
   },
   // src/api/v1/admin-routes.ts
+  // src/api/v1/admin-routes.ts: an org admin manages its own org's keys, an operator every org's
   {
     method: 'POST',
     path: '/v1/admin/keys',
-    scope: 'admin',
+    scope: 'org_admin',
     ok: 201,
     body: () => ({ scopes: ['workflows:read'], name: 'matrix minted' }),
-    crossOrg: 'operator',
   },
-  { method: 'GET', path: '/v1/admin/keys', scope: 'admin', ok: 200, crossOrg: 'operator' },
-  // src/api/v1/credit-routes.ts: the caller's own org (never a parameter), then any org for admin
+  { method: 'GET', path: '/v1/admin/keys', scope: 'org_admin', ok: 200, listing: (f) => f.keyId },
+  // src/api/v1/credit-routes.ts: the caller's own org (never a parameter), then any org for operators
   { method: 'GET', path: '/v1/credits', scope: read, ok: 200, listing: (f) => f.orgId },
   {
     method: 'GET',
     path: '/v1/admin/orgs/{id}/credits',
-    scope: 'admin',
+    scope: 'operator',
     ok: 200,
     object: 'org',
     crossOrg: 'operator',
@@ -237,20 +239,23 @@ const ROUTES: RouteSpec[] = [
   {
     method: 'POST',
     path: '/v1/admin/orgs/{id}/credits',
-    scope: 'admin',
+    scope: 'operator',
     ok: 201,
     object: 'org',
     body: () => ({ amount: 5, reason: 'matrix' }),
     crossOrg: 'operator',
   },
   {
-    method: 'DELETE',
-    path: '/v1/admin/keys/{id}',
-    scope: 'admin',
+    method: 'PUT',
+    path: '/v1/admin/orgs/{id}/plan',
+    scope: 'operator',
     ok: 200,
-    object: 'key',
+    object: 'org',
+    // The plan every org of this file is on already: the call changes nothing else the matrix counts.
+    body: () => ({ plan: 'unlimited' }),
     crossOrg: 'operator',
   },
+  { method: 'DELETE', path: '/v1/admin/keys/{id}', scope: 'org_admin', ok: 200, object: 'key' },
   {
     method: 'PUT',
     path: '/v1/secrets/{name}',
@@ -322,13 +327,18 @@ let fixtures = 0;
 beforeAll(async () => {
   // No worker: runs stay pending, so every object keeps the state the test gave it.
   h = await startApiHarness({ worker: false });
-  otherKey = await h.key([...SCOPES], 'other-org');
+  // Another org's most powerful tenant key: its org admin with every data scope.
+  otherKey = await h.key(
+    SCOPES.filter((scope) => !isOperator([scope])),
+    'other-org',
+  );
   const revoked = await h.stepwise.keys.create({ orgName: 'default', scopes: [...SCOPES] });
   await h.stepwise.keys.revoke(revoked.id);
   revokedKey = revoked.key;
   for (const scope of SCOPES) {
     scopeKeys.set(scope, await h.key([scope]));
-    allButKeys.set(scope, await h.key(SCOPES.filter((s) => s !== scope && s !== 'admin')));
+    // Every scope that does not imply `scope` (org_admin implies the data scopes, operator all).
+    allButKeys.set(scope, await h.key(SCOPES.filter((s) => !hasScope([s], scope))));
   }
   mine = await makeFixture('default');
   theirs = await makeFixture('other-org');
@@ -602,7 +612,7 @@ describe.each(ROUTES)('$method $path', (route) => {
   });
 
   if (route.object && !route.crossOrg) {
-    it("another org's admin key addressing this org's object → 404, none of its data, nothing changed", async () => {
+    it("another org's org_admin key addressing this org's object → 404, none of its data, nothing changed", async () => {
       const f = await makeFixture('default');
       const refs = [idOf(route.object!, f)];
       if (route.object === 'workflow') refs.push(f.workflowSlug);
@@ -731,13 +741,18 @@ describe('tenancy beyond the table', () => {
     }
   });
 
-  it('key management is operator-wide by design ("List API keys of every org"): any admin key sees every org', async () => {
-    // Recorded so the choice stays visible: an `admin` key is an operator key, not an org admin.
-    const response = await h.app.inject({ method: 'GET', url: '/v1/admin/keys', headers: bearer(otherKey) });
-    expect(response.statusCode).toBe(200);
-    const orgs = new Set(json<{ data: { org_id: string }[] }>(response).data.map((key) => key.org_id));
-    expect(orgs).toContain(mine.orgId);
-    expect(orgs).toContain(theirs.orgId);
+  it("an org admin's key listing holds its own org only; an operator's (or an older admin key's) every org", async () => {
+    const orgsListedBy = async (key: string) => {
+      const response = await h.app.inject({ method: 'GET', url: '/v1/admin/keys', headers: bearer(key) });
+      expect(response.statusCode).toBe(200);
+      return new Set(json<{ data: { org_id: string }[] }>(response).data.map((listed) => listed.org_id));
+    };
+    expect(await orgsListedBy(otherKey)).toEqual(new Set([theirs.orgId]));
+    for (const key of [h.adminKey, scopeKeys.get('operator')!]) {
+      const orgs = await orgsListedBy(key);
+      expect(orgs).toContain(mine.orgId);
+      expect(orgs).toContain(theirs.orgId);
+    }
   });
 
   it('revocation takes effect at once', async () => {

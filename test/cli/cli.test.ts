@@ -202,11 +202,12 @@ describe('stepwise serve', () => {
   const workflowsStatus = async (url: string, key: string) =>
     (await fetch(`${url}/v1/workflows`, { headers: { authorization: `Bearer ${key}` } })).status;
 
-  it('first start prints the admin key once and writes admin-key.txt (0600); a restart does not; SIGTERM exits 0', async () => {
+  it('first start prints the operator key once and writes admin-key.txt (0600); a restart does not; SIGTERM exits 0', async () => {
     const ws = workspace();
     const first = await serve(ws.env);
     const [, printed] = /^ {2}(sk_live_\S+)$/m.exec(first.process.stdout) ?? [];
     expect(printed, first.process.stdout).toBeDefined();
+    expect(first.process.stdout).toContain('Created the operator API key');
     expect(first.process.stdout).toContain(`also in ${path.join(ws.dataDir, 'admin-key.txt')}`);
     const keyFile = path.join(ws.dataDir, 'admin-key.txt');
     expect(readFileSync(keyFile, 'utf8')).toBe(`${printed}\n`);
@@ -217,6 +218,11 @@ describe('stepwise serve', () => {
     expect(await health.json()).toEqual({ status: 'ok' });
     expect(await workflowsStatus(first.url, printed!)).toBe(200);
     expect(await workflowsStatus(first.url, 'sk_live_not_a_real_key_at_all_000000')).toBe(401);
+    const keys = await fetch(`${first.url}/v1/admin/keys`, {
+      headers: { authorization: `Bearer ${printed}` },
+    });
+    const listed = ((await keys.json()) as { data: { name: string; scopes: string[] }[] }).data;
+    expect(listed).toEqual([expect.objectContaining({ name: 'bootstrap operator', scopes: ['operator'] })]);
 
     const stopped = await first.process.stop('SIGTERM');
     expect(stopped.code, stopped.stderr).toBe(0);
@@ -225,20 +231,20 @@ describe('stepwise serve', () => {
     const second = await serve(ws.env);
     expect((await fetch(`${second.url}/healthz`)).status).toBe(200);
     expect(await workflowsStatus(second.url, printed!)).toBe(200);
-    expect(second.process.stdout).not.toContain('admin API key');
+    expect(second.process.stdout).not.toContain('operator API key');
     expect(second.process.stdout).not.toMatch(/sk_live_/);
     expect(readFileSync(keyFile, 'utf8')).toBe(`${printed}\n`);
 
     expect((await second.process.stop('SIGTERM')).code).toBe(0);
   });
 
-  it('STEPWISE_BOOTSTRAP_KEY on a fresh data dir becomes the admin key, printed nowhere', async () => {
+  it('STEPWISE_BOOTSTRAP_KEY on a fresh data dir becomes the operator key, printed nowhere', async () => {
     const ws = workspace();
     const chosen = 'bootstrap-key-for-cli-test-0123'.padEnd(32, 'x');
     expect(chosen).toHaveLength(32);
     const server = await serve({ ...ws.env, STEPWISE_BOOTSTRAP_KEY: chosen });
     expect(await workflowsStatus(server.url, chosen)).toBe(200);
-    expect(server.process.stdout).not.toContain('admin API key');
+    expect(server.process.stdout).not.toContain('operator API key');
     expect(server.process.stdout).not.toContain(chosen);
     expect(existsSync(path.join(ws.dataDir, 'admin-key.txt'))).toBe(false);
     expect((await server.process.stop('SIGTERM')).code).toBe(0);

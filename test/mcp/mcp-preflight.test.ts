@@ -101,6 +101,8 @@ describe('get_credits', () => {
         monthlyCredits: 100,
         workflows: { maxCreditCost: 10 },
         rateLimits: null,
+        maxMcpSessions: 10,
+        maxGeneratingWorkflows: 2,
       },
       recentEntries: [
         expect.objectContaining({ kind: 'grant', amount: 100, runId: null, createdAt: expect.any(String) }),

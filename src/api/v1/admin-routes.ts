@@ -16,43 +16,53 @@ const keyBody = z
 
 const secretName = z.object({ name: z.string().min(1).max(128) });
 
-/** Key management for `admin` keys, and the org's secrets for workflow writers. */
+/**
+ * Key management for `org_admin` keys (their own org) and operators (every org), and the
+ * org's secrets for workflow writers.
+ */
 export function registerAdminRoutes(server: FastifyInstance, stepwise: Stepwise): void {
   const app = server.withTypeProvider<ZodTypeProvider>();
-  const admin = requireScope(stepwise.keys, 'admin');
+  const orgAdmin = requireScope(stepwise.keys, 'org_admin');
   const tags = ['admin'];
 
   app.post(
     '/v1/admin/keys',
-    { preValidation: admin, schema: { tags, summary: 'Create an API key (shown once)', body: keyBody } },
+    {
+      preValidation: orgAdmin,
+      schema: {
+        tags,
+        summary:
+          "Create an API key (shown once): in the caller's org, or in `org` (created when new) for an operator",
+        body: keyBody,
+      },
+    },
     async (request, reply) => {
-      const callerOrg = await stepwise.store.getOrg(principalOf(request).org_id);
-      const created = await stepwise.keys.create({
-        orgName: request.body.org ?? callerOrg!.name,
-        siteName: request.body.site,
-        scopes: request.body.scopes,
-        name: request.body.name,
-      });
+      const created = await stepwise.keys.createAs(principalOf(request), request.body);
       return reply.code(201).send(created);
     },
   );
 
   app.get(
     '/v1/admin/keys',
-    { preValidation: admin, schema: { tags, summary: 'List API keys of every org' } },
-    async () => ({
-      data: await stepwise.keys.list(),
-    }),
+    {
+      preValidation: orgAdmin,
+      schema: { tags, summary: "List API keys: the caller's org, or every org for an operator" },
+    },
+    async (request) => ({ data: await stepwise.keys.listAs(principalOf(request)) }),
   );
 
   app.delete(
     '/v1/admin/keys/:id',
     {
-      preValidation: admin,
-      schema: { tags, summary: 'Revoke an API key at once', params: z.object({ id: z.string().min(1) }) },
+      preValidation: orgAdmin,
+      schema: {
+        tags,
+        summary: "Revoke an API key at once (an org admin: its own org's, operator keys aside)",
+        params: z.object({ id: z.string().min(1) }),
+      },
     },
     async (request) => {
-      await stepwise.keys.revoke(request.params.id);
+      await stepwise.keys.revokeAs(principalOf(request), request.params.id);
       return { status: true, message: 'API key revoked', id: request.params.id };
     },
   );

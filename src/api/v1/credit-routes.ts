@@ -21,11 +21,13 @@ async function findOrg(stepwise: Stepwise, idOrName: string) {
 
 /**
  * `GET /v1/credits`: the caller's own org's plan, balance and ledger (workflows:read);
- * `GET/POST /v1/admin/orgs/{id}/credits`: any org's balance and ledger, and grants (admin scope).
+ * `GET/POST /v1/admin/orgs/{id}/credits`: any org's balance and ledger, and grants, and
+ * `PUT /v1/admin/orgs/{id}/plan` (operator scope: an org admin reads its own org's plan and
+ * balance through `/v1/credits` and can neither grant itself credits nor change its plan).
  */
 export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise): void {
   const app = server.withTypeProvider<ZodTypeProvider>();
-  const admin = requireScope(stepwise.keys, 'admin');
+  const operator = requireScope(stepwise.keys, 'operator');
   const tags = ['admin'];
 
   app.get(
@@ -46,7 +48,7 @@ export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise
   app.get(
     '/v1/admin/orgs/:id/credits',
     {
-      preValidation: admin,
+      preValidation: operator,
       schema: {
         tags,
         summary: "An org's credit balance and its recent ledger (the balance is the sum of the ledger)",
@@ -64,7 +66,7 @@ export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise
   app.post(
     '/v1/admin/orgs/:id/credits',
     {
-      preValidation: admin,
+      preValidation: operator,
       schema: {
         tags,
         summary: 'Grant credits to an org',
@@ -81,6 +83,24 @@ export function registerCreditRoutes(server: FastifyInstance, stepwise: Stepwise
       const org = await findOrg(stepwise, request.params.id);
       const balance = await stepwise.credits.grant(org.id, request.body.amount, request.body.reason ?? null);
       return reply.code(201).send({ org_id: org.id, granted: request.body.amount, balance });
+    },
+  );
+
+  app.put(
+    '/v1/admin/orgs/:id/plan',
+    {
+      preValidation: operator,
+      schema: {
+        tags,
+        summary: 'Move an org to another plan (one of the configured plans); its limits change at once',
+        params: orgParams,
+        body: z.object({ plan: z.string().min(1).max(50) }).strict(),
+      },
+    },
+    async (request) => {
+      const org = await findOrg(stepwise, request.params.id);
+      const plan = await stepwise.plans.changePlan(org.id, request.body.plan);
+      return { org_id: org.id, org: org.name, plan };
     },
   );
 }

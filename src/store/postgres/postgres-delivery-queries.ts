@@ -74,15 +74,36 @@ export async function enqueueRunCallbacks(db: Queryable, runIds: string[]): Prom
   ]);
 }
 
+/**
+ * Takes turns between orgs: an org's k-th due delivery gets turn k plus the deliveries it
+ * has in flight (leased, so due again only within one lease), and the lowest turns go first,
+ * oldest first among equals. An org with a backlog, or slow receivers holding its sends,
+ * thus never keeps another org's callbacks waiting for more than a turn. The turns pick a
+ * few times `limit` candidates, of which the first `limit` not locked by a concurrent
+ * claimer are taken, so claimers at once still get disjoint deliveries.
+ */
 const CLAIM_SQL = `
-UPDATE deliveries SET lease_owner = $1, next_attempt_at = $3::bigint + $4::bigint
-FROM (
-  SELECT id FROM deliveries
-  WHERE status = 'pending' AND next_attempt_at <= $3
-  ORDER BY next_attempt_at
+WITH in_flight AS (
+  SELECT org_id, count(*) AS n FROM deliveries
+  WHERE status = 'pending' AND lease_owner IS NOT NULL
+    AND next_attempt_at > $3 AND next_attempt_at <= $3::bigint + $4::bigint
+  GROUP BY org_id
+), turns AS (
+  SELECT d.id, d.next_attempt_at,
+    row_number() OVER (PARTITION BY d.org_id ORDER BY d.next_attempt_at, d.id) + coalesce(f.n, 0) AS turn
+  FROM deliveries d LEFT JOIN in_flight f ON f.org_id = d.org_id
+  WHERE d.status = 'pending' AND d.next_attempt_at <= $3
+), candidates AS (
+  SELECT id, turn, next_attempt_at FROM turns ORDER BY turn, next_attempt_at, id LIMIT $2::int * 4
+), due AS (
+  SELECT d.id FROM deliveries d JOIN candidates c ON c.id = d.id
+  WHERE d.status = 'pending' AND d.next_attempt_at <= $3
+  ORDER BY c.turn, c.next_attempt_at, c.id
   LIMIT $2
-  FOR UPDATE SKIP LOCKED
-) AS due, runs r
+  FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE deliveries SET lease_owner = $1, next_attempt_at = $3::bigint + $4::bigint
+FROM due, runs r
 WHERE deliveries.id = due.id AND r.id = deliveries.run_id
 RETURNING ${DELIVERY_COLUMNS.map((column) => `deliveries.${column}`).join(', ')},
   r.workflow_id AS run_workflow_id, r.status AS run_status, r.output AS run_output, r.error AS run_error,

@@ -26,7 +26,7 @@ import type {
 } from '../store.js';
 import * as leases from './postgres-lease-queries.js';
 import { PostgresDeliveryQueries } from './postgres-delivery-queries.js';
-import { PostgresGenerationQueries } from './postgres-generation-queries.js';
+import { checkGeneratingCap, PostgresGenerationQueries } from './postgres-generation-queries.js';
 import { PostgresInstanceQueries } from './postgres-instance-queries.js';
 import { insertCreditEntry, PostgresLimitQueries } from './postgres-limit-queries.js';
 import { PostgresListener } from './postgres-listener.js';
@@ -151,6 +151,10 @@ export class PostgresStore implements Store {
     return tenants.getOrg(this.pool, 'name', name);
   }
 
+  setOrgPlan(orgId: string, plan: string): Promise<boolean> {
+    return tenants.setOrgPlan(this.pool, orgId, plan);
+  }
+
   createSite(site: Site): Promise<void> {
     return tenants.createSite(this.pool, site);
   }
@@ -203,8 +207,14 @@ export class PostgresStore implements Store {
     return tenants.deleteSecret(this.pool, orgId, name);
   }
 
-  insertWorkflow(workflow: WorkflowRecord): Promise<void> {
-    return workflows.insertWorkflow(this.pool, workflow);
+  insertWorkflow(workflow: WorkflowRecord, maxGenerating: number | null = null): Promise<void> {
+    if (workflow.status !== 'generating' || maxGenerating === null) {
+      return workflows.insertWorkflow(this.pool, workflow);
+    }
+    return withTransaction(this.pool, async (client) => {
+      await checkGeneratingCap(client, workflow.org_id, maxGenerating);
+      await workflows.insertWorkflow(client, workflow);
+    });
   }
 
   updateWorkflow(workflow: WorkflowRecord, expectedVersion: number): Promise<boolean> {

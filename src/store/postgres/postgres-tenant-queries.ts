@@ -18,6 +18,12 @@ export async function getOrg(db: Queryable, by: 'id' | 'name', value: string): P
   return rows[0] ? fromRow.org(rows[0]) : null;
 }
 
+/** @returns false when there is no such org. */
+export async function setOrgPlan(db: Queryable, orgId: string, plan: string): Promise<boolean> {
+  const result = await db.query('UPDATE orgs SET plan = $2 WHERE id = $1', [orgId, plan]);
+  return result.rowCount === 1;
+}
+
 /** Inserts a site. */
 export async function createSite(db: Queryable, site: Site): Promise<void> {
   await db.query(`INSERT INTO sites (${SQL_COLUMNS.site}) VALUES ($1, $2, $3, $4)`, [

@@ -18,11 +18,22 @@ const SQL = {
   insertDelivery: `INSERT INTO deliveries (id, org_id, run_id, url, event_type, status, attempts, next_attempt_at,
       created_at, updated_at)
     VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT (run_id, url) DO NOTHING`,
-  // Written to walk deliveries_due_idx: its predicate, ordered by its column.
-  dueDeliveries: `SELECT d.*, r.workflow_id AS run_workflow_id, r.status AS run_status, r.output AS run_output,
+  // Turns between orgs, as the PostgreSQL claim explains: an org's k-th due delivery gets turn
+  // k plus its deliveries in flight (leased: due again within one lease); lowest turns first.
+  dueDeliveries: `WITH in_flight AS (
+      SELECT org_id, count(*) AS n FROM deliveries
+      WHERE status = 'pending' AND lease_owner IS NOT NULL AND next_attempt_at > @now AND next_attempt_at <= @until
+      GROUP BY org_id
+    ), turns AS (
+      SELECT d.id, d.next_attempt_at,
+        row_number() OVER (PARTITION BY d.org_id ORDER BY d.next_attempt_at, d.id) + coalesce(f.n, 0) AS turn
+      FROM deliveries d LEFT JOIN in_flight f ON f.org_id = d.org_id
+      WHERE d.status = 'pending' AND d.next_attempt_at <= @now
+    )
+    SELECT d.*, r.workflow_id AS run_workflow_id, r.status AS run_status, r.output AS run_output,
       r.error AS run_error, r.started_at AS run_started_at, r.finished_at AS run_finished_at
-    FROM deliveries d JOIN runs r ON r.id = d.run_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?`,
+    FROM turns t JOIN deliveries d ON d.id = t.id JOIN runs r ON r.id = d.run_id
+    ORDER BY t.turn, t.next_attempt_at, t.id LIMIT @limit`,
   nextDueAt: `SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE status = 'pending' AND next_attempt_at > ?`,
   lease: 'UPDATE deliveries SET lease_owner = ?, next_attempt_at = ? WHERE id = ?',
   applyAttempt: `UPDATE deliveries SET status = @status, attempts = @attempt, next_attempt_at = @next_attempt_at,
@@ -109,7 +120,9 @@ export class SqliteDeliveryQueries implements DeliveryStore {
     now: Millis,
   ): Promise<ClaimedDelivery[]> {
     return this.connection.write(() => {
-      const rows = this.connection.statement(SQL.dueDeliveries).all(now, limit) as Record<string, unknown>[];
+      const rows = this.connection
+        .statement(SQL.dueDeliveries)
+        .all({ now, until: now + leaseMs, limit }) as Record<string, unknown>[];
       const lease = this.connection.statement(SQL.lease);
       return rows.map((row) => {
         lease.run(owner, now + leaseMs, row.id);

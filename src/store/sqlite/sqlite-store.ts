@@ -40,7 +40,7 @@ import {
   insertSql,
 } from './sqlite-rows.js';
 import { SqliteDeliveryQueries } from './sqlite-delivery-queries.js';
-import { SqliteGenerationQueries } from './sqlite-generation-queries.js';
+import { checkGeneratingCap, SqliteGenerationQueries } from './sqlite-generation-queries.js';
 import { SqliteLimitQueries } from './sqlite-limit-queries.js';
 import { SqliteInstanceQueries } from './sqlite-instance-queries.js';
 import { SqliteMarketplaceQueries } from './sqlite-marketplace-queries.js';
@@ -75,6 +75,7 @@ const SQL = {
   insertOrg: insertSql('orgs', ORG_CODECS),
   orgById: 'SELECT * FROM orgs WHERE id = ?',
   orgByName: 'SELECT * FROM orgs WHERE name = ?',
+  setOrgPlan: 'UPDATE orgs SET plan = ? WHERE id = ?',
   insertSite: insertSql('sites', SITE_CODECS),
   siteById: 'SELECT * FROM sites WHERE org_id = ? AND id = ?',
   siteByName: 'SELECT * FROM sites WHERE org_id = ? AND name = ?',
@@ -200,6 +201,10 @@ export class SqliteStore implements Store {
     return this.one(ORG_CODECS, SQL.orgByName, name);
   }
 
+  async setOrgPlan(orgId: string, plan: string): Promise<boolean> {
+    return this.connection.write(() => this.run(SQL.setOrgPlan, plan, orgId) > 0);
+  }
+
   async createSite(site: Site): Promise<void> {
     this.run(SQL.insertSite, encodeRecord(site, SITE_CODECS));
   }
@@ -256,9 +261,11 @@ export class SqliteStore implements Store {
     return this.run(SQL.deleteSecret, orgId, name) > 0;
   }
 
-  async insertWorkflow(workflow: WorkflowRecord): Promise<void> {
+  async insertWorkflow(workflow: WorkflowRecord, maxGenerating: number | null = null): Promise<void> {
     const params = encodeRecord(workflow, WORKFLOW_CODECS);
     this.connection.write((signals) => {
+      if (workflow.status === 'generating')
+        checkGeneratingCap(this.connection, workflow.org_id, maxGenerating);
       // Checked inside the immediate transaction, so no other writer can take the slug in between.
       if (this.connection.statement(SQL.slugOwner).get(workflow.org_id, workflow.slug) !== undefined) {
         throw slugTaken(workflow.slug);

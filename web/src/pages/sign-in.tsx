@@ -36,8 +36,8 @@ export function SignInPage({ notice, onSignedIn }: { notice: string | null; onSi
     <div class="card signin-card">
       <h1>Sign in to Stepwise</h1>
       <p class="muted">
-        Use an API key (the first start prints an admin key and keeps it in <code>data/admin-key.txt</code>).
-        It stays in this browser tab's session only.
+        Use an API key (the first start prints an operator key and keeps it in <code>data/admin-key.txt</code>
+        ). It stays in this browser tab's session only.
       </p>
       {notice && <p role="status">{notice}</p>}
       <form onSubmit={submit}>
