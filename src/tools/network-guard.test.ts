@@ -40,6 +40,12 @@ describe('blockedAddressReason', () => {
     ['::ffff:a9fe:a9fe', 'an IPv4-mapped link-local address (169.254.169.254)'],
     ['64:ff9b::10.0.0.1', 'a NAT64 private address (10.0.0.1)'],
     ['2002:c0a8:0101::1', 'a 6to4 private address (192.168.1.1)'],
+    ['::ffff:0:127.0.0.1', 'an IPv4-translated address'],
+    ['::ffff:0:8.8.8.8', 'an IPv4-translated address'],
+    ['::ffff:0:a00:1', 'an IPv4-translated address'],
+    ['64:ff9b:1::10.0.0.1', 'a local-use NAT64 address'],
+    ['64:ff9b:1:ffff:ffff:ffff:ffff:ffff', 'a local-use NAT64 address'],
+    ['64:ff9b:1:a00:100::', 'a local-use NAT64 address'],
   ])('refuses %s as %s', (address, reason) => {
     expect(blockedAddressReason(address)).toBe(reason);
   });
@@ -52,6 +58,9 @@ describe('blockedAddressReason', () => {
     '2606:4700::1111',
     '::ffff:8.8.8.8',
     '2002:808:808::1',
+    '64:ff9b::8.8.8.8',
+    '64:ff9b:2::1',
+    '::fffe:0:808:808',
   ])('lets public %s through', (address) => {
     expect(blockedAddressReason(address)).toBeNull();
   });
@@ -81,6 +90,12 @@ describe('assertPublicUrl', () => {
     );
     expect((await failureOf(assertPublicUrl('http://[::ffff:10.0.0.1]/', false))).message).toContain(
       'is an IPv4-mapped private address (10.0.0.1)',
+    );
+    expect((await failureOf(assertPublicUrl('http://[::ffff:0:7f00:1]/', false))).message).toContain(
+      'is an IPv4-translated address',
+    );
+    expect((await failureOf(assertPublicUrl('http://[64:ff9b:1::a00:1]/', false))).message).toContain(
+      'is a local-use NAT64 address',
     );
     expect((await failureOf(assertPublicUrl('http://0x7f000001/', false))).message).toContain(
       '127.0.0.1 is a loopback',

@@ -84,7 +84,9 @@ const article = (word: string) => (/^[aeiouIU]/.test(word) ? 'an' : 'a');
 /**
  * Why an IP address may not be reached from a public-only network policy, e.g.
  * `'a loopback address'`, or null when it is a public address. IPv6 forms that embed an
- * IPv4 address (mapped, compatible, NAT64, 6to4) are judged by the embedded address.
+ * IPv4 address (mapped, compatible, well-known NAT64, 6to4) are judged by the embedded
+ * address; IPv4-translated and local-use NAT64 addresses lead to local translators and are
+ * refused whatever they embed.
  */
 export function blockedAddressReason(address: string): string | null {
   const family = isIP(address);
@@ -103,9 +105,14 @@ export function blockedAddressReason(address: string): string | null {
   if (zeroUpTo(8)) return 'an unspecified address';
   if (zeroUpTo(7) && g[7] === 1) return 'a loopback address';
   if (zeroUpTo(5) && g[5] === 0xffff) return embedded('IPv4-mapped', g[6]!, g[7]!);
+  // ::ffff:0:0:0/96 (RFC 2765): meant for a translator on the local network, never for the Internet.
+  if (zeroUpTo(4) && g[4] === 0xffff && g[5] === 0) return 'an IPv4-translated address';
   if (zeroUpTo(6)) return embedded('IPv4-compatible', g[6]!, g[7]!);
   if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0))
     return embedded('NAT64', g[6]!, g[7]!);
+  // 64:ff9b:1::/48 (RFC 8215): NAT64 prefixes of local translators, which reach local IPv4
+  // networks, with the IPv4 address at a place the prefix length decides; refused whole.
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return 'a local-use NAT64 address';
   if (g[0] === 0x2002) return embedded('6to4', g[1]!, g[2]!);
   const first = g[0]!;
   if ((first & 0xfe00) === 0xfc00) return 'a unique-local address';
