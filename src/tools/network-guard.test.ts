@@ -164,18 +164,57 @@ describe('guardedFetch', () => {
     expect(done.headers.authorization).toBe('Bearer x');
   });
 
-  it('drops credentials when a redirect leaves the origin', async () => {
+  it('drops every credential-like header when a redirect leaves the origin, keeping those that describe the request', async () => {
     const other = await startHttpRecorder();
+    const sent = {
+      authorization: 'Bearer x',
+      'proxy-authorization': 'Basic eA==',
+      cookie: 'session=1',
+      'x-api-key': 'sk_live_secret',
+      'x-tenant': 'acme',
+      'webhook-signature': 'v1,abc',
+      accept: 'application/json',
+      'accept-language': 'fr',
+      'content-type': 'application/json',
+      'idempotency-key': 'run_1:call',
+      'user-agent': 'stepwise/test',
+    };
     try {
       server.script('/away', { status: 307, headers: { location: `${other.url}/landing` } });
+      server.script('/stay', { status: 307, headers: { location: '/stayed' } });
       await guardedFetch(
         `${server.url}/away`,
-        { headers: { authorization: 'Bearer x', 'x-keep': '1' } },
+        { method: 'POST', body: '{"a":1}', headers: sent },
         { allowPrivate: true },
       );
       const landing = other.requestsTo('/landing')[0]!;
-      expect(landing.headers.authorization).toBeUndefined();
-      expect(landing.headers['x-keep']).toBe('1');
+      expect(landing.method).toBe('POST');
+      expect(landing.body).toBe('{"a":1}');
+      for (const name of [
+        'authorization',
+        'proxy-authorization',
+        'cookie',
+        'x-api-key',
+        'x-tenant',
+        'webhook-signature',
+      ]) {
+        expect(landing.headers[name], name).toBeUndefined();
+      }
+      expect(landing.headers).toMatchObject({
+        accept: 'application/json',
+        'accept-language': 'fr',
+        'content-type': 'application/json',
+        'idempotency-key': 'run_1:call',
+        'user-agent': 'stepwise/test',
+      });
+
+      // The same origin gets every header, custom ones included.
+      await guardedFetch(`${server.url}/stay`, { headers: sent }, { allowPrivate: true });
+      expect(server.requestsTo('/stayed')[0]!.headers).toMatchObject({
+        'x-api-key': 'sk_live_secret',
+        'x-tenant': 'acme',
+        cookie: 'session=1',
+      });
     } finally {
       await other.close();
     }

@@ -32,8 +32,23 @@ export interface GuardedFetchOptions {
 
 const ALLOW_HINT = 'set STEPWISE_ALLOW_PRIVATE_NETWORK=1 to allow it';
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-/** Credentials meant for one origin must not follow a redirect to another. */
-const ORIGIN_BOUND_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
+/**
+ * The headers a redirect to another origin keeps: those that describe the request and its
+ * body, and none that could carry a credential. Custom headers (`X-Api-Key`, a signature, a
+ * tenant id) are meant for the origin the step named, so they are dropped with `Authorization`
+ * and `Cookie`, whatever their name. `Idempotency-Key` stays: it is ours, names the side effect
+ * rather than the caller, and is what lets the server that finally does the work dedupe a retry.
+ */
+const CROSS_ORIGIN_HEADERS: ReadonlySet<string> = new Set([
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'content-encoding',
+  'content-language',
+  'content-type',
+  'idempotency-key',
+  'user-agent',
+]);
 
 const IPV4_RANGES: ReadonlyArray<readonly [string, number, string]> = [
   ['0.0.0.0', 8, 'unspecified'],
@@ -325,8 +340,9 @@ function connectFailure(error: unknown, target: URL): unknown {
 /**
  * `fetch` that checks the target with {@link assertPublicUrl} before every hop: redirects
  * are followed by hand (`redirect: 'manual'`) so each Location is checked too. 303, and
- * 301/302 after a POST, continue as a bodiless GET, as browsers do; credentials headers
- * are dropped when a redirect leaves the origin. Pass `init.signal` to make it abortable.
+ * 301/302 after a POST, continue as a bodiless GET, as browsers do; a redirect that
+ * leaves the origin keeps only the headers of {@link CROSS_ORIGIN_HEADERS}. Pass
+ * `init.signal` to make it abortable.
  *
  * The early check gives a quick, clear refusal; the one that counts happens at connect time
  * (see {@link connectorFor}) on the address the socket really uses, so a DNS answer that
@@ -376,7 +392,9 @@ export async function guardedFetch(
       body = undefined;
       for (const name of ['content-type', 'content-length', 'content-encoding']) headers.delete(name);
     }
-    if (next.origin !== target.origin) for (const name of ORIGIN_BOUND_HEADERS) headers.delete(name);
+    if (next.origin !== target.origin) {
+      for (const name of [...headers.keys()]) if (!CROSS_ORIGIN_HEADERS.has(name)) headers.delete(name);
+    }
     target = await assertPublicUrl(next, allowPrivate, signal, resolve);
   }
 }
