@@ -53,6 +53,31 @@ const environmentSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/**
+ * The settings whose rejected value a startup error repeats, to show a typo. Every other
+ * one (the keys, and the URLs that may carry a password: STEPWISE_DATABASE_URL, SMTP_URL,
+ * LLM_BASE_URL) is named without its value, since startup errors end up in logs; a setting
+ * added later stays unrepeated until it is listed here.
+ */
+const ECHOED_SETTINGS: ReadonlySet<string> = new Set([
+  'STEPWISE_DATA_DIR',
+  'PORT',
+  'HOST',
+  'STEPWISE_WORKER_CONCURRENCY',
+  'STEPWISE_LEASE_MS',
+  'STEPWISE_POLL_MS',
+  'STEPWISE_SHUTDOWN_GRACE_MS',
+  'STEPWISE_SQLITE_SYNCHRONOUS',
+  'STEPWISE_ALLOW_PRIVATE_NETWORK',
+  'STEPWISE_EXPRESSION_PROCESSES',
+  'STEPWISE_EXPRESSION_TIMEOUT_MS',
+  'STEPWISE_EXPRESSION_MEMORY_MB',
+  'LLM_MODEL',
+  'STEPWISE_EMAIL_FROM',
+  'STEPWISE_DEFAULT_PLAN',
+  'LOG_LEVEL',
+]);
+
 export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 
 export interface StepwiseConfig {
@@ -110,7 +135,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
-    throw configError(variable, `${issue.message} (got '${String(env[variable])}')`);
+    const shown = ECHOED_SETTINGS.has(variable)
+      ? `got '${String(env[variable])}'`
+      : 'its value is not shown, as it may hold a secret';
+    throw configError(variable, `${issue.message} (${shown})`);
   }
   const e = parsed.data;
   const plans = parsePlans(e.STEPWISE_PLANS);
