@@ -29,6 +29,7 @@ const environmentSchema = z.object({
   STEPWISE_SHUTDOWN_GRACE_MS: intIn(0, 600_000).default(10_000),
   STEPWISE_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   STEPWISE_ALLOW_PRIVATE_NETWORK: flag.default(false),
+  STEPWISE_METRICS_PUBLIC: flag.default(false),
   STEPWISE_EXPRESSION_PROCESSES: intIn(1, 64).default(2),
   STEPWISE_EXPRESSION_TIMEOUT_MS: intIn(10, 60_000).default(DEFAULT_EXPRESSION_TIMEOUT_MS),
   STEPWISE_EXPRESSION_MEMORY_MB: intIn(16, 4096).default(128),
@@ -69,6 +70,7 @@ const ECHOED_SETTINGS: ReadonlySet<string> = new Set([
   'STEPWISE_SHUTDOWN_GRACE_MS',
   'STEPWISE_SQLITE_SYNCHRONOUS',
   'STEPWISE_ALLOW_PRIVATE_NETWORK',
+  'STEPWISE_METRICS_PUBLIC',
   'STEPWISE_EXPRESSION_PROCESSES',
   'STEPWISE_EXPRESSION_TIMEOUT_MS',
   'STEPWISE_EXPRESSION_MEMORY_MB',
@@ -88,6 +90,8 @@ export interface StepwiseConfig {
   worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
   sqliteSynchronous: 'FULL' | 'NORMAL';
   allowPrivateNetwork: boolean;
+  /** STEPWISE_METRICS_PUBLIC=1: /metrics answers without a key. */
+  metricsPublic: boolean;
   /** The processes that evaluate user expressions (JSONata), and the bounds of one evaluation. */
   expressions: { processes: number; timeoutMs: number; memoryMb: number };
   secretKey: string | null;
@@ -168,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
     },
     sqliteSynchronous: e.STEPWISE_SQLITE_SYNCHRONOUS,
     allowPrivateNetwork: e.STEPWISE_ALLOW_PRIVATE_NETWORK,
+    metricsPublic: e.STEPWISE_METRICS_PUBLIC,
     expressions: {
       processes: e.STEPWISE_EXPRESSION_PROCESSES,
       timeoutMs: e.STEPWISE_EXPRESSION_TIMEOUT_MS,

@@ -20,7 +20,8 @@ const USAGE = `usage: stepwise <command>
   keys list [--json]
   keys revoke ID
                         manage API keys (scopes: workflows:read, workflows:write,
-                        instances:read, instances:write, events:write, admin)
+                        instances:read, instances:write, events:write, metrics:read,
+                        admin)
   credits grant --org NAME N [--reason TEXT]
   credits balance --org NAME [--json]
                         add credits to an org; show its balance and recent ledger

@@ -5,6 +5,7 @@ export const SCOPES = [
   'instances:read',
   'instances:write',
   'events:write',
+  'metrics:read',
   'admin',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

@@ -271,6 +271,8 @@ const ROUTES: RouteSpec[] = [
     body: () => ({ lead_id: 'matrix' }),
     crossOrg: 'action',
   },
+  // src/api/metrics.ts (public only with STEPWISE_METRICS_PUBLIC=1)
+  { method: 'GET', path: '/metrics', scope: 'metrics:read', ok: 200 },
   // src/api/instances/instance-routes.ts (document 001): the scope follows the body's action
   {
     method: 'POST',
@@ -285,7 +287,6 @@ const ROUTES: RouteSpec[] = [
 const PUBLIC: { method: Method; path: string; documented: boolean; status: number }[] = [
   { method: 'GET', path: '/healthz', documented: false, status: 200 },
   { method: 'GET', path: '/readyz', documented: false, status: 200 },
-  { method: 'GET', path: '/metrics', documented: false, status: 200 },
   { method: 'GET', path: '/openapi.json', documented: false, status: 200 },
   // Document 004 serves public workflows without authentication; the fixture's workflow is private.
   { method: 'GET', path: '/api/v1/workflows/public/{workflow_id}', documented: true, status: 404 },
