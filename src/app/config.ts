@@ -33,6 +33,7 @@ const environmentSchema = z.object({
   STEPWISE_EXPRESSION_PROCESSES: intIn(1, 64).default(2),
   STEPWISE_EXPRESSION_TIMEOUT_MS: intIn(10, 60_000).default(DEFAULT_EXPRESSION_TIMEOUT_MS),
   STEPWISE_EXPRESSION_MEMORY_MB: intIn(16, 4096).default(128),
+  STEPWISE_MAX_STEP_OUTPUT_BYTES: intIn(1024, 67_108_864).default(1_048_576),
   STEPWISE_SECRET_KEY: z
     .string()
     .regex(/^[A-Za-z0-9+/=_-]{43,88}$/, 'must be 32 random bytes, base64 or hex encoded')
@@ -74,6 +75,7 @@ const ECHOED_SETTINGS: ReadonlySet<string> = new Set([
   'STEPWISE_EXPRESSION_PROCESSES',
   'STEPWISE_EXPRESSION_TIMEOUT_MS',
   'STEPWISE_EXPRESSION_MEMORY_MB',
+  'STEPWISE_MAX_STEP_OUTPUT_BYTES',
   'LLM_MODEL',
   'STEPWISE_EMAIL_FROM',
   'STEPWISE_DEFAULT_PLAN',
@@ -94,6 +96,8 @@ export interface StepwiseConfig {
   metricsPublic: boolean;
   /** The processes that evaluate user expressions (JSONata), and the bounds of one evaluation. */
   expressions: { processes: number; timeoutMs: number; memoryMb: number };
+  /** The largest output one step may produce, in bytes of JSON (STEPWISE_MAX_STEP_OUTPUT_BYTES). */
+  maxStepOutputBytes: number;
   secretKey: string | null;
   /** The admin key created on the first start of an empty database, instead of a random one. */
   bootstrapKey: string | null;
@@ -178,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
       timeoutMs: e.STEPWISE_EXPRESSION_TIMEOUT_MS,
       memoryMb: e.STEPWISE_EXPRESSION_MEMORY_MB,
     },
+    maxStepOutputBytes: e.STEPWISE_MAX_STEP_OUTPUT_BYTES,
     secretKey: e.STEPWISE_SECRET_KEY ?? null,
     bootstrapKey: e.STEPWISE_BOOTSTRAP_KEY ?? null,
     llm: e.LLM_BASE_URL

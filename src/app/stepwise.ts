@@ -216,6 +216,7 @@ export async function createStepwise(
           secrets,
           subRuns,
           toolSettings,
+          maxStepOutputBytes: config.maxStepOutputBytes,
           expressions,
           log: (level, message, data) => logger[level](data, message),
         },
