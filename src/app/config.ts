@@ -38,6 +38,7 @@ const environmentSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9+/=_-]{43,88}$/, 'must be 32 random bytes, base64 or hex encoded')
     .optional(),
+  STEPWISE_AUTH_FAILURES_PER_MINUTE: intIn(0, 1_000_000).default(20),
   STEPWISE_BOOTSTRAP_KEY: z.string().min(24, 'must be at least 24 characters').max(256).optional(),
   LLM_BASE_URL: z.url('must be a URL such as http://localhost:11434/v1').optional(),
   LLM_API_KEY: z.string().optional(),
@@ -72,6 +73,7 @@ const ECHOED_SETTINGS: ReadonlySet<string> = new Set([
   'STEPWISE_SQLITE_SYNCHRONOUS',
   'STEPWISE_ALLOW_PRIVATE_NETWORK',
   'STEPWISE_METRICS_PUBLIC',
+  'STEPWISE_AUTH_FAILURES_PER_MINUTE',
   'STEPWISE_EXPRESSION_PROCESSES',
   'STEPWISE_EXPRESSION_TIMEOUT_MS',
   'STEPWISE_EXPRESSION_MEMORY_MB',
@@ -99,6 +101,8 @@ export interface StepwiseConfig {
   /** The largest output one step may produce, in bytes of JSON (STEPWISE_MAX_STEP_OUTPUT_BYTES). */
   maxStepOutputBytes: number;
   secretKey: string | null;
+  /** Requests with an invalid key one client address may make per minute before 429s; 0: unlimited. */
+  authFailuresPerMinute: number;
   /** The admin key created on the first start of an empty database, instead of a random one. */
   bootstrapKey: string | null;
   llm: { baseUrl: string; apiKey: string | null; model: string } | null;
@@ -184,6 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
     },
     maxStepOutputBytes: e.STEPWISE_MAX_STEP_OUTPUT_BYTES,
     secretKey: e.STEPWISE_SECRET_KEY ?? null,
+    authFailuresPerMinute: e.STEPWISE_AUTH_FAILURES_PER_MINUTE,
     bootstrapKey: e.STEPWISE_BOOTSTRAP_KEY ?? null,
     llm: e.LLM_BASE_URL
       ? { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY ?? null, model: e.LLM_MODEL }
