@@ -27,13 +27,14 @@ export type AuthHook = (request: FastifyRequest, reply: FastifyReply) => Promise
 /**
  * A `preValidation` hook that authenticates the caller and requires `scope`, before the
  * body is validated: a caller without a key learns nothing about bodies. Missing or bad
- * key → 401; a valid key without the scope → 403 naming it; over the key's rate limit → 429.
+ * key → 401; a valid key without the scope → 403 naming it; over the key's rate limit, or
+ * from an address that sent too many bad keys → 429.
  */
 export function requireScope(keys: KeyService, scope: Scope): AuthHook {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const key = presentedKey(request);
     if (!key) throw unauthenticated('send an API key as Authorization: Bearer <key> or X-API-Key: <key>');
-    const principal = await keys.authenticate(key);
+    const principal = await keys.authenticate(key, request.ip);
     if (!hasScope(principal.scopes, scope)) throw missingScope(scope);
     request.principal = principal;
     // The key's rate limit (see api/rate-limit-hook.ts): 429 over it, RateLimit-* headers always.

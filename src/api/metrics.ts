@@ -1,8 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Stepwise } from '../app/stepwise.js';
+import { requireScope } from './auth.js';
 
-/** Prometheus metrics at /metrics: process defaults plus request counts and latencies by route. */
+/**
+ * Prometheus metrics at /metrics: process defaults plus request counts and latencies by route.
+ * They tell a stranger which routes are used and how busy the service is, so a scrape needs a
+ * key with `metrics:read` (or `admin`), unless STEPWISE_METRICS_PUBLIC=1 opens them to a
+ * network the operator already trusts.
+ */
 export function registerMetrics(app: FastifyInstance, stepwise: Stepwise): void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'stepwise_' });
@@ -32,7 +38,16 @@ export function registerMetrics(app: FastifyInstance, stepwise: Stepwise): void 
     requests.inc({ method: request.method, route, status: String(reply.statusCode) });
     latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
-    reply.header('content-type', registry.contentType).send(await registry.metrics()),
+  const access = stepwise.config.metricsPublic
+    ? { schema: { security: [] } }
+    : { preValidation: requireScope(stepwise.keys, 'metrics:read'), schema: {} };
+  app.get(
+    '/metrics',
+    {
+      ...access,
+      schema: { tags: ['operations'], summary: 'Prometheus metrics (text format)', ...access.schema },
+    },
+    async (_request, reply) =>
+      reply.header('content-type', registry.contentType).send(await registry.metrics()),
   );
 }

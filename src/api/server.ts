@@ -3,7 +3,8 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Stepwise } from '../app/stepwise.js';
-import { notFound } from '../domain/errors.js';
+import { notFound, StepwiseError } from '../domain/errors.js';
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from '../domain/json-depth.js';
 import { registerActionRoutes } from './action/action-routes.js';
 import { registerDashboard } from './dashboard.js';
 import { registerApiV1GenerationRoutes } from './api-v1/generation-routes.js';
@@ -24,6 +25,15 @@ import { registerV1WorkflowRoutes } from './v1/workflow-routes.js';
 
 /** Request bodies above this are refused before they are parsed. */
 export const BODY_LIMIT_BYTES = 1_048_576;
+
+/** The 400 for a body nested past {@link MAX_JSON_DEPTH}: refused before parsing, on every route. */
+const tooDeep = () =>
+  new StepwiseError(
+    'BODY_TOO_DEEP',
+    400,
+    `body: objects and arrays are nested more than ${MAX_JSON_DEPTH} levels deep; send at most ${MAX_JSON_DEPTH} levels`,
+    { field: 'body' },
+  );
 
 const VERSION = '0.1.0';
 
@@ -46,11 +56,14 @@ export async function buildServer(stepwise: Stepwise): Promise<FastifyInstance> 
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   // Many clients send Content-Type: application/json on bodyless POSTs (run, activate):
-  // an empty body means "no body", not malformed JSON.
+  // an empty body means "no body", not malformed JSON. Every route reads its body through
+  // here, MCP's included, so the depth bound holds for all of them.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (typeof body === 'string' && body.trim() === '') return done(null, null);
-    return parseJson(request, body as string, done);
+    const text = body as string;
+    if (text.trim() === '') return done(null, null);
+    if (exceedsJsonDepth(text)) return done(tooDeep(), undefined);
+    return parseJson(request, text, done);
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(notFound('route', `${request.method} ${request.url.split('?')[0]}`), request, reply),

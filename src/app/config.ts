@@ -29,13 +29,16 @@ const environmentSchema = z.object({
   STEPWISE_SHUTDOWN_GRACE_MS: intIn(0, 600_000).default(10_000),
   STEPWISE_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   STEPWISE_ALLOW_PRIVATE_NETWORK: flag.default(false),
+  STEPWISE_METRICS_PUBLIC: flag.default(false),
   STEPWISE_EXPRESSION_PROCESSES: intIn(1, 64).default(2),
   STEPWISE_EXPRESSION_TIMEOUT_MS: intIn(10, 60_000).default(DEFAULT_EXPRESSION_TIMEOUT_MS),
   STEPWISE_EXPRESSION_MEMORY_MB: intIn(16, 4096).default(128),
+  STEPWISE_MAX_STEP_OUTPUT_BYTES: intIn(1024, 67_108_864).default(1_048_576),
   STEPWISE_SECRET_KEY: z
     .string()
     .regex(/^[A-Za-z0-9+/=_-]{43,88}$/, 'must be 32 random bytes, base64 or hex encoded')
     .optional(),
+  STEPWISE_AUTH_FAILURES_PER_MINUTE: intIn(0, 1_000_000).default(20),
   STEPWISE_BOOTSTRAP_KEY: z.string().min(24, 'must be at least 24 characters').max(256).optional(),
   LLM_BASE_URL: z.url('must be a URL such as http://localhost:11434/v1').optional(),
   LLM_API_KEY: z.string().optional(),
@@ -53,6 +56,34 @@ const environmentSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/**
+ * The settings whose rejected value a startup error repeats, to show a typo. Every other
+ * one (the keys, and the URLs that may carry a password: STEPWISE_DATABASE_URL, SMTP_URL,
+ * LLM_BASE_URL) is named without its value, since startup errors end up in logs; a setting
+ * added later stays unrepeated until it is listed here.
+ */
+const ECHOED_SETTINGS: ReadonlySet<string> = new Set([
+  'STEPWISE_DATA_DIR',
+  'PORT',
+  'HOST',
+  'STEPWISE_WORKER_CONCURRENCY',
+  'STEPWISE_LEASE_MS',
+  'STEPWISE_POLL_MS',
+  'STEPWISE_SHUTDOWN_GRACE_MS',
+  'STEPWISE_SQLITE_SYNCHRONOUS',
+  'STEPWISE_ALLOW_PRIVATE_NETWORK',
+  'STEPWISE_METRICS_PUBLIC',
+  'STEPWISE_AUTH_FAILURES_PER_MINUTE',
+  'STEPWISE_EXPRESSION_PROCESSES',
+  'STEPWISE_EXPRESSION_TIMEOUT_MS',
+  'STEPWISE_EXPRESSION_MEMORY_MB',
+  'STEPWISE_MAX_STEP_OUTPUT_BYTES',
+  'LLM_MODEL',
+  'STEPWISE_EMAIL_FROM',
+  'STEPWISE_DEFAULT_PLAN',
+  'LOG_LEVEL',
+]);
+
 export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 
 export interface StepwiseConfig {
@@ -63,9 +94,15 @@ export interface StepwiseConfig {
   worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
   sqliteSynchronous: 'FULL' | 'NORMAL';
   allowPrivateNetwork: boolean;
+  /** STEPWISE_METRICS_PUBLIC=1: /metrics answers without a key. */
+  metricsPublic: boolean;
   /** The processes that evaluate user expressions (JSONata), and the bounds of one evaluation. */
   expressions: { processes: number; timeoutMs: number; memoryMb: number };
+  /** The largest output one step may produce, in bytes of JSON (STEPWISE_MAX_STEP_OUTPUT_BYTES). */
+  maxStepOutputBytes: number;
   secretKey: string | null;
+  /** Requests with an invalid key one client address may make per minute before 429s; 0: unlimited. */
+  authFailuresPerMinute: number;
   /** The operator key created on the first start of an empty database, instead of a random one. */
   bootstrapKey: string | null;
   llm: { baseUrl: string; apiKey: string | null; model: string } | null;
@@ -110,7 +147,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
-    throw configError(variable, `${issue.message} (got '${String(env[variable])}')`);
+    const shown = ECHOED_SETTINGS.has(variable)
+      ? `got '${String(env[variable])}'`
+      : 'its value is not shown, as it may hold a secret';
+    throw configError(variable, `${issue.message} (${shown})`);
   }
   const e = parsed.data;
   const plans = parsePlans(e.STEPWISE_PLANS);
@@ -140,12 +180,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
     },
     sqliteSynchronous: e.STEPWISE_SQLITE_SYNCHRONOUS,
     allowPrivateNetwork: e.STEPWISE_ALLOW_PRIVATE_NETWORK,
+    metricsPublic: e.STEPWISE_METRICS_PUBLIC,
     expressions: {
       processes: e.STEPWISE_EXPRESSION_PROCESSES,
       timeoutMs: e.STEPWISE_EXPRESSION_TIMEOUT_MS,
       memoryMb: e.STEPWISE_EXPRESSION_MEMORY_MB,
     },
+    maxStepOutputBytes: e.STEPWISE_MAX_STEP_OUTPUT_BYTES,
     secretKey: e.STEPWISE_SECRET_KEY ?? null,
+    authFailuresPerMinute: e.STEPWISE_AUTH_FAILURES_PER_MINUTE,
     bootstrapKey: e.STEPWISE_BOOTSTRAP_KEY ?? null,
     llm: e.LLM_BASE_URL
       ? { baseUrl: e.LLM_BASE_URL, apiKey: e.LLM_API_KEY ?? null, model: e.LLM_MODEL }

@@ -16,6 +16,7 @@ import { ActionService } from '../services/action-service.js';
 import { ensureDefaultOrg } from '../services/bootstrap.js';
 import { DeliveryService } from '../services/delivery-service.js';
 import { EventService } from '../services/event-service.js';
+import { FailedAuthThrottle } from '../services/failed-auth-throttle.js';
 import { GenerationService } from '../services/generation-service.js';
 import { InstanceService } from '../services/instance-service.js';
 import { KeyService } from '../services/key-service.js';
@@ -156,7 +157,11 @@ async function wireStepwise(
   const box = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir));
   const secrets = new SecretService(store, box, clock);
   const deliveries = new DeliveryService(store, box, clock);
-  const keys = new KeyService(store, clock, plans);
+  const failedAuth =
+    config.authFailuresPerMinute > 0
+      ? new FailedAuthThrottle(store, clock, config.authFailuresPerMinute)
+      : undefined;
+  const keys = new KeyService(store, clock, plans, failedAuth);
   const stopHearingRevocations = await store.listen({
     runsAvailable: () => undefined,
     cancelRequested: () => undefined,
@@ -234,6 +239,7 @@ async function wireStepwise(
           secrets,
           subRuns,
           toolSettings,
+          maxStepOutputBytes: config.maxStepOutputBytes,
           expressions,
           log: (level, message, data) => logger[level](data, message),
         },

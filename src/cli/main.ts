@@ -21,7 +21,8 @@ const USAGE = `usage: stepwise <command>
   keys revoke ID
                         manage API keys of every org (scopes: workflows:read,
                         workflows:write, instances:read, instances:write, events:write,
-                        org_admin: its own org's keys; operator: every org, plans, credits)
+                        metrics:read, org_admin: its own org's keys; operator: every org,
+                        plans, credits)
   credits grant --org NAME N [--reason TEXT]
   credits balance --org NAME [--json]
                         add credits to an org; show its balance and recent ledger

@@ -11,14 +11,16 @@ export const SCOPES = [
   'instances:read',
   'instances:write',
   'events:write',
+  'metrics:read',
   'org_admin',
   'operator',
   'admin',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
-/** The scopes that reach across orgs. */
+/** The scopes that reach across orgs: `/metrics` counts every org's work, so it is one of them for an org admin. */
 const OPERATOR_SCOPES: readonly Scope[] = ['operator', 'admin'];
+const BEYOND_ORG_ADMIN: readonly Scope[] = [...OPERATOR_SCOPES, 'metrics:read'];
 
 export const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value);
 
@@ -29,7 +31,9 @@ export const isOperator = (granted: readonly string[]): boolean =>
 export function hasScope(granted: readonly string[], required: Scope): boolean {
   if (isOperator(granted)) return true;
   if (OPERATOR_SCOPES.includes(required)) return false;
-  return granted.includes(required) || granted.includes('org_admin');
+  return (
+    granted.includes(required) || (granted.includes('org_admin') && !BEYOND_ORG_ADMIN.includes(required))
+  );
 }
 
 /** The first of `requested` that a key holding `granted` may not hand on, or null when it may hand on all. */

@@ -13,6 +13,8 @@ export interface ExecutionDeps {
   secrets: { resolve(orgId: string, names: Iterable<string>): Promise<Record<string, string>> };
   subRuns(orgId: string, parentRunId: string): SubRunPort;
   toolSettings: ToolSettings;
+  /** A step whose output is more bytes of JSON than this fails with `OUTPUT_TOO_LARGE`. */
+  maxStepOutputBytes: number;
   /** Evaluates `when` and the tools' expressions (transform, condition) off the event loop. */
   expressions: ExpressionEvaluator;
   checkpoints: CheckpointQueue;

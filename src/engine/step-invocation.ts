@@ -69,7 +69,7 @@ export interface StepInvocation {
   stopReason(): StopReason | null;
   deps: Pick<
     ExecutionDeps,
-    'clock' | 'tools' | 'secrets' | 'subRuns' | 'toolSettings' | 'expressions' | 'log'
+    'clock' | 'tools' | 'secrets' | 'subRuns' | 'toolSettings' | 'maxStepOutputBytes' | 'expressions' | 'log'
   >;
 }
 
@@ -116,7 +116,8 @@ export async function invokeStep(invocation: StepInvocation): Promise<StepResult
       }),
       signal,
     );
-    return { kind: 'outcome', outcome: storableOutcome(step, outcome), params };
+    const storable = withinOutputLimit(step, storableOutcome(step, outcome), deps.maxStepOutputBytes);
+    return { kind: 'outcome', outcome: storable, params };
   } catch (error) {
     const stopped = invocation.stopReason();
     if (stopped) return { kind: 'stopped', reason: stopped, params };
@@ -148,6 +149,22 @@ function storableOutcome(step: StepDefinition, outcome: ToolOutcome): ToolOutcom
     const what = outcome.kind === 'done' ? 'output' : 'state';
     throw permanentFailure('STEP_OUTPUT_INVALID', `step '${step.id}' ${what}: ${error.message}`);
   }
+}
+
+/**
+ * The outcome, when its output is at most `maxBytes` of JSON: every later step, every read of
+ * the run and its callback carry it, and a retry would only produce it again.
+ * @throws StepFailure `OUTPUT_TOO_LARGE` (not retriable) naming the size and the limit.
+ */
+function withinOutputLimit(step: StepDefinition, outcome: ToolOutcome, maxBytes: number): ToolOutcome {
+  if (outcome.kind !== 'done') return outcome;
+  const bytes = Buffer.byteLength(JSON.stringify(outcome.output));
+  if (bytes <= maxBytes) return outcome;
+  throw permanentFailure(
+    'OUTPUT_TOO_LARGE',
+    `step '${step.id}' output is ${bytes} bytes of JSON, over the limit of ${maxBytes} bytes (STEPWISE_MAX_STEP_OUTPUT_BYTES)`,
+    { bytes, limit: maxBytes },
+  );
 }
 
 /** Settles with the tool's promise, or rejects as soon as the signal aborts even if the tool ignores it. */

@@ -160,7 +160,7 @@ async function handleStateless(
 async function authenticate(stepwise: Stepwise, request: FastifyRequest): Promise<Principal> {
   const key = presentedKey(request);
   if (!key) throw unauthenticated('send an API key as Authorization: Bearer <key> or X-API-Key: <key>');
-  return stepwise.keys.authenticate(key);
+  return stepwise.keys.authenticate(key, request.ip);
 }
 
 const isRefusal = (outcome: SessionReservation | SessionRefusal): outcome is SessionRefusal =>

@@ -7,6 +7,7 @@ import type { Plan } from '../domain/plan.js';
 import { isOperator, isScope, scopeBeyond, SCOPES, type Principal, type Scope } from '../domain/scopes.js';
 import type { NewTenant, Store } from '../store/store.js';
 import { newOrg } from './bootstrap.js';
+import type { FailedAuthThrottle } from './failed-auth-throttle.js';
 import type { PlanService } from './plan-service.js';
 
 /** A key as shown once, when it is created. */
@@ -43,6 +44,8 @@ export class KeyService {
     private readonly clock: Clock,
     /** The plans new orgs are created on; without it, `free` with no grant. */
     private readonly plans?: PlanService,
+    /** Throttles clients that keep presenting invalid keys; without it, none is. */
+    private readonly failedAuth?: FailedAuthThrottle,
   ) {}
 
   /**
@@ -126,8 +129,14 @@ export class KeyService {
     return { org: storedOrg, site, created: { site } };
   }
 
-  /** @throws 401 when the key is unknown or revoked. */
-  async authenticate(key: string): Promise<Principal> {
+  /**
+   * @param from the client's address, when the key came over the network: its failures are
+   *   throttled.
+   * @throws 401 when the key is unknown or revoked; 429 `AUTH_THROTTLED` when `from` made too
+   *   many such attempts this minute.
+   */
+  async authenticate(key: string, from?: string): Promise<Principal> {
+    if (from !== undefined) this.failedAuth?.refuseIfBlocked(from);
     const hash = hashKey(key);
     const cached = this.authenticated.get(hash);
     if (cached && cached.until > this.clock.now()) return cached.principal;
@@ -135,9 +144,13 @@ export class KeyService {
     // The lookup is by hash, so the comparison below only guards against a store that
     // matched loosely; it is constant-time all the same.
     if (!record || !timingSafeEqual(Buffer.from(record.key_hash, 'hex'), Buffer.from(hash, 'hex'))) {
+      if (from !== undefined) await this.failedAuth?.recordFailure(from);
       throw unauthenticated('the API key is not valid');
     }
-    if (record.revoked_at !== null) throw unauthenticated('the API key was revoked');
+    if (record.revoked_at !== null) {
+      if (from !== undefined) await this.failedAuth?.recordFailure(from);
+      throw unauthenticated('the API key was revoked');
+    }
     const principal: Principal = {
       key_id: record.id,
       org_id: record.org_id,

@@ -1,5 +1,5 @@
 import type { Clock } from '../domain/clock.js';
-import { notFound, StepwiseError, validationError } from '../domain/errors.js';
+import { conflict, notFound, StepwiseError, validationError } from '../domain/errors.js';
 import { parsePeriodMs, renderGroupKey, throttleGroup } from '../domain/flow-control.js';
 import { newId } from '../domain/ids.js';
 import type {
@@ -18,7 +18,10 @@ import type { WorkflowService } from './workflow-service.js';
 
 export interface StartRunOptions {
   input?: unknown;
-  /** The same key in the same org returns the run it first started. */
+  /**
+   * The same key in the same org returns the run it first started; on another workflow it
+   * is refused (409 IDEMPOTENCY_KEY_REUSED).
+   */
   idempotency_key?: string;
   trigger?: RunTrigger;
   site_id?: string | null;
@@ -157,15 +160,24 @@ export class RunService {
       data: { workflow_version: workflow.version, trigger: run.trigger },
       at: now,
     };
-    if (!admission) return this.store.insertRun({ run, event, throttle });
+    let inserted: { run: RunRecord; created: boolean };
     try {
-      return await this.store.insertRun({ run, event, admission, throttle });
+      inserted = await this.store.insertRun({ run, event, admission, throttle });
     } catch (error) {
       if (error instanceof RunAdmissionRefused && this.plans && plan) {
         throw this.plans.refusal(error, plan, workflow);
       }
       throw error;
     }
+    if (!inserted.created && inserted.run.workflow_id !== workflow.id) {
+      // A replay answers a repeat of the same request. This key already stands for a run of
+      // another workflow, which is not what this caller asked for: returning it would hide that.
+      throw conflict(
+        'IDEMPOTENCY_KEY_REUSED',
+        `idempotency_key: '${options.idempotency_key}' already started run '${inserted.run.id}' of workflow '${inserted.run.workflow_id}'; use a new key to run workflow '${workflow.id}'`,
+      );
+    }
+    return inserted;
   }
 
   async get(orgId: string, runId: string): Promise<RunRecord> {

@@ -41,6 +41,41 @@ describe('http tool', () => {
     expect(request!.headers['x-trace']).toBe('abc');
   });
 
+  it("sends a step's credentials to the URL it names, and none of them on to another origin it redirects to", async () => {
+    const elsewhere = await startHttpRecorder();
+    try {
+      server.script('/export', { status: 307, headers: { location: `${elsewhere.url}/bucket` } });
+      elsewhere.script('/bucket', { json: { stored: true } });
+      const outcome = await runTool(
+        httpTool,
+        {
+          method: 'POST',
+          url: `${server.url}/export`,
+          json: { rows: 3 },
+          headers: { 'X-Api-Key': 'sk_live_partner', Authorization: 'Bearer partner', 'X-Tenant': 'acme' },
+        },
+        createToolContext(),
+      );
+      expect(outcome).toMatchObject({ kind: 'done', output: { status: 200, body: { stored: true } } });
+      expect(server.requests[0]!.headers).toMatchObject({
+        'x-api-key': 'sk_live_partner',
+        'x-tenant': 'acme',
+      });
+      const [landed] = elsewhere.requests;
+      expect(landed!.json).toEqual({ rows: 3 });
+      expect(landed!.headers['x-api-key']).toBeUndefined();
+      expect(landed!.headers.authorization).toBeUndefined();
+      expect(landed!.headers['x-tenant']).toBeUndefined();
+      expect(landed!.headers).toMatchObject({
+        'content-type': 'application/json',
+        'idempotency-key': 'run_test:step_test',
+        'user-agent': USER_AGENT,
+      });
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
   it('posts JSON and keeps an Idempotency-Key the author set', async () => {
     await runTool(
       httpTool,

@@ -40,6 +40,12 @@ describe('blockedAddressReason', () => {
     ['::ffff:a9fe:a9fe', 'an IPv4-mapped link-local address (169.254.169.254)'],
     ['64:ff9b::10.0.0.1', 'a NAT64 private address (10.0.0.1)'],
     ['2002:c0a8:0101::1', 'a 6to4 private address (192.168.1.1)'],
+    ['::ffff:0:127.0.0.1', 'an IPv4-translated address'],
+    ['::ffff:0:8.8.8.8', 'an IPv4-translated address'],
+    ['::ffff:0:a00:1', 'an IPv4-translated address'],
+    ['64:ff9b:1::10.0.0.1', 'a local-use NAT64 address'],
+    ['64:ff9b:1:ffff:ffff:ffff:ffff:ffff', 'a local-use NAT64 address'],
+    ['64:ff9b:1:a00:100::', 'a local-use NAT64 address'],
   ])('refuses %s as %s', (address, reason) => {
     expect(blockedAddressReason(address)).toBe(reason);
   });
@@ -52,6 +58,9 @@ describe('blockedAddressReason', () => {
     '2606:4700::1111',
     '::ffff:8.8.8.8',
     '2002:808:808::1',
+    '64:ff9b::8.8.8.8',
+    '64:ff9b:2::1',
+    '::fffe:0:808:808',
   ])('lets public %s through', (address) => {
     expect(blockedAddressReason(address)).toBeNull();
   });
@@ -81,6 +90,12 @@ describe('assertPublicUrl', () => {
     );
     expect((await failureOf(assertPublicUrl('http://[::ffff:10.0.0.1]/', false))).message).toContain(
       'is an IPv4-mapped private address (10.0.0.1)',
+    );
+    expect((await failureOf(assertPublicUrl('http://[::ffff:0:7f00:1]/', false))).message).toContain(
+      'is an IPv4-translated address',
+    );
+    expect((await failureOf(assertPublicUrl('http://[64:ff9b:1::a00:1]/', false))).message).toContain(
+      'is a local-use NAT64 address',
     );
     expect((await failureOf(assertPublicUrl('http://0x7f000001/', false))).message).toContain(
       '127.0.0.1 is a loopback',
@@ -149,18 +164,57 @@ describe('guardedFetch', () => {
     expect(done.headers.authorization).toBe('Bearer x');
   });
 
-  it('drops credentials when a redirect leaves the origin', async () => {
+  it('drops every credential-like header when a redirect leaves the origin, keeping those that describe the request', async () => {
     const other = await startHttpRecorder();
+    const sent = {
+      authorization: 'Bearer x',
+      'proxy-authorization': 'Basic eA==',
+      cookie: 'session=1',
+      'x-api-key': 'sk_live_secret',
+      'x-tenant': 'acme',
+      'webhook-signature': 'v1,abc',
+      accept: 'application/json',
+      'accept-language': 'fr',
+      'content-type': 'application/json',
+      'idempotency-key': 'run_1:call',
+      'user-agent': 'stepwise/test',
+    };
     try {
       server.script('/away', { status: 307, headers: { location: `${other.url}/landing` } });
+      server.script('/stay', { status: 307, headers: { location: '/stayed' } });
       await guardedFetch(
         `${server.url}/away`,
-        { headers: { authorization: 'Bearer x', 'x-keep': '1' } },
+        { method: 'POST', body: '{"a":1}', headers: sent },
         { allowPrivate: true },
       );
       const landing = other.requestsTo('/landing')[0]!;
-      expect(landing.headers.authorization).toBeUndefined();
-      expect(landing.headers['x-keep']).toBe('1');
+      expect(landing.method).toBe('POST');
+      expect(landing.body).toBe('{"a":1}');
+      for (const name of [
+        'authorization',
+        'proxy-authorization',
+        'cookie',
+        'x-api-key',
+        'x-tenant',
+        'webhook-signature',
+      ]) {
+        expect(landing.headers[name], name).toBeUndefined();
+      }
+      expect(landing.headers).toMatchObject({
+        accept: 'application/json',
+        'accept-language': 'fr',
+        'content-type': 'application/json',
+        'idempotency-key': 'run_1:call',
+        'user-agent': 'stepwise/test',
+      });
+
+      // The same origin gets every header, custom ones included.
+      await guardedFetch(`${server.url}/stay`, { headers: sent }, { allowPrivate: true });
+      expect(server.requestsTo('/stayed')[0]!.headers).toMatchObject({
+        'x-api-key': 'sk_live_secret',
+        'x-tenant': 'acme',
+        cookie: 'session=1',
+      });
     } finally {
       await other.close();
     }

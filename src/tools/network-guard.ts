@@ -32,8 +32,23 @@ export interface GuardedFetchOptions {
 
 const ALLOW_HINT = 'set STEPWISE_ALLOW_PRIVATE_NETWORK=1 to allow it';
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-/** Credentials meant for one origin must not follow a redirect to another. */
-const ORIGIN_BOUND_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
+/**
+ * The headers a redirect to another origin keeps: those that describe the request and its
+ * body, and none that could carry a credential. Custom headers (`X-Api-Key`, a signature, a
+ * tenant id) are meant for the origin the step named, so they are dropped with `Authorization`
+ * and `Cookie`, whatever their name. `Idempotency-Key` stays: it is ours, names the side effect
+ * rather than the caller, and is what lets the server that finally does the work dedupe a retry.
+ */
+const CROSS_ORIGIN_HEADERS: ReadonlySet<string> = new Set([
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'content-encoding',
+  'content-language',
+  'content-type',
+  'idempotency-key',
+  'user-agent',
+]);
 
 const IPV4_RANGES: ReadonlyArray<readonly [string, number, string]> = [
   ['0.0.0.0', 8, 'unspecified'],
@@ -84,7 +99,9 @@ const article = (word: string) => (/^[aeiouIU]/.test(word) ? 'an' : 'a');
 /**
  * Why an IP address may not be reached from a public-only network policy, e.g.
  * `'a loopback address'`, or null when it is a public address. IPv6 forms that embed an
- * IPv4 address (mapped, compatible, NAT64, 6to4) are judged by the embedded address.
+ * IPv4 address (mapped, compatible, well-known NAT64, 6to4) are judged by the embedded
+ * address; IPv4-translated and local-use NAT64 addresses lead to local translators and are
+ * refused whatever they embed.
  */
 export function blockedAddressReason(address: string): string | null {
   const family = isIP(address);
@@ -103,9 +120,14 @@ export function blockedAddressReason(address: string): string | null {
   if (zeroUpTo(8)) return 'an unspecified address';
   if (zeroUpTo(7) && g[7] === 1) return 'a loopback address';
   if (zeroUpTo(5) && g[5] === 0xffff) return embedded('IPv4-mapped', g[6]!, g[7]!);
+  // ::ffff:0:0:0/96 (RFC 2765): meant for a translator on the local network, never for the Internet.
+  if (zeroUpTo(4) && g[4] === 0xffff && g[5] === 0) return 'an IPv4-translated address';
   if (zeroUpTo(6)) return embedded('IPv4-compatible', g[6]!, g[7]!);
   if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0))
     return embedded('NAT64', g[6]!, g[7]!);
+  // 64:ff9b:1::/48 (RFC 8215): NAT64 prefixes of local translators, which reach local IPv4
+  // networks, with the IPv4 address at a place the prefix length decides; refused whole.
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return 'a local-use NAT64 address';
   if (g[0] === 0x2002) return embedded('6to4', g[1]!, g[2]!);
   const first = g[0]!;
   if ((first & 0xfe00) === 0xfc00) return 'a unique-local address';
@@ -318,8 +340,9 @@ function connectFailure(error: unknown, target: URL): unknown {
 /**
  * `fetch` that checks the target with {@link assertPublicUrl} before every hop: redirects
  * are followed by hand (`redirect: 'manual'`) so each Location is checked too. 303, and
- * 301/302 after a POST, continue as a bodiless GET, as browsers do; credentials headers
- * are dropped when a redirect leaves the origin. Pass `init.signal` to make it abortable.
+ * 301/302 after a POST, continue as a bodiless GET, as browsers do; a redirect that
+ * leaves the origin keeps only the headers of {@link CROSS_ORIGIN_HEADERS}. Pass
+ * `init.signal` to make it abortable.
  *
  * The early check gives a quick, clear refusal; the one that counts happens at connect time
  * (see {@link connectorFor}) on the address the socket really uses, so a DNS answer that
@@ -369,7 +392,9 @@ export async function guardedFetch(
       body = undefined;
       for (const name of ['content-type', 'content-length', 'content-encoding']) headers.delete(name);
     }
-    if (next.origin !== target.origin) for (const name of ORIGIN_BOUND_HEADERS) headers.delete(name);
+    if (next.origin !== target.origin) {
+      for (const name of [...headers.keys()]) if (!CROSS_ORIGIN_HEADERS.has(name)) headers.delete(name);
+    }
     target = await assertPublicUrl(next, allowPrivate, signal, resolve);
   }
 }

@@ -1,6 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BODY_LIMIT_BYTES } from '../../src/api/server.js';
+import { MAX_JSON_DEPTH } from '../../src/domain/json-depth.js';
 import { json, startApiHarness, type ApiHarness } from '../support/api-harness.js';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../support/postgres.js';
 
@@ -11,7 +12,8 @@ import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../suppo
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed_2026);
 const BODIES_PER_ROUTE = 60;
-const DEPTH = 200;
+/** Deep, yet inside the depth bound, so the checks behind it still see these bodies. */
+const DEPTH = MAX_JSON_DEPTH - 2;
 const HUGE = 'x'.repeat(512 * 1024);
 const FUTURE = '2099-01-01T09:00:00Z';
 
@@ -484,6 +486,14 @@ function badBodies(target: Target, schema: JsonSchema, f: Fixture, seed: number)
     jsonBody('the valid body as a JSON string', validText),
     jsonBody(`${DEPTH} nested objects`, deep(DEPTH)),
     raw(`${DEPTH} nested arrays`, deepArray(DEPTH)),
+    jsonBody(`${MAX_JSON_DEPTH + 1} nested objects`, deep(MAX_JSON_DEPTH + 1), 'BODY_TOO_DEEP'),
+    // Written as text: JSON.stringify itself runs out of stack on values this deep.
+    raw('5000 nested arrays', deepArray(5000), 'BODY_TOO_DEEP'),
+    raw(
+      'an unknown field nested 5000 deep',
+      `${validText.slice(0, -1)},"nested":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`,
+      'BODY_TOO_DEEP',
+    ),
     // unknown extra fields
     jsonBody('an unknown field', { ...valid, unknownField: 1 }, 'VALIDATION_FAILED'),
     jsonBody('an org_id field', { ...valid, org_id: 'org_someone_else' }, 'VALIDATION_FAILED'),

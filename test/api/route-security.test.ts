@@ -276,6 +276,8 @@ const ROUTES: RouteSpec[] = [
     body: () => ({ lead_id: 'matrix' }),
     crossOrg: 'action',
   },
+  // src/api/metrics.ts (public only with STEPWISE_METRICS_PUBLIC=1)
+  { method: 'GET', path: '/metrics', scope: 'metrics:read', ok: 200 },
   // src/api/instances/instance-routes.ts (document 001): the scope follows the body's action
   {
     method: 'POST',
@@ -290,7 +292,6 @@ const ROUTES: RouteSpec[] = [
 const PUBLIC: { method: Method; path: string; documented: boolean; status: number }[] = [
   { method: 'GET', path: '/healthz', documented: false, status: 200 },
   { method: 'GET', path: '/readyz', documented: false, status: 200 },
-  { method: 'GET', path: '/metrics', documented: false, status: 200 },
   { method: 'GET', path: '/openapi.json', documented: false, status: 200 },
   // Document 004 serves public workflows without authentication; the fixture's workflow is private.
   { method: 'GET', path: '/api/v1/workflows/public/{workflow_id}', documented: true, status: 404 },
@@ -325,8 +326,10 @@ const allButKeys = new Map<Scope, string>();
 let fixtures = 0;
 
 beforeAll(async () => {
-  // No worker: runs stay pending, so every object keeps the state the test gave it.
-  h = await startApiHarness({ worker: false });
+  // No worker: runs stay pending, so every object keeps the state the test gave it. The matrix
+  // sends hundreds of bad keys from one address: the bad-key throttle (tested in
+  // test/api/auth-throttle.test.ts) would answer them 429 instead of the 401 checked here.
+  h = await startApiHarness({ worker: false, env: { STEPWISE_AUTH_FAILURES_PER_MINUTE: '0' } });
   // Another org's most powerful tenant key: its org admin with every data scope.
   otherKey = await h.key(
     SCOPES.filter((scope) => !isOperator([scope])),

@@ -73,6 +73,53 @@ describe('document 002: /v1/workflows', () => {
     });
   });
 
+  it('an Idempotency-Key replays its run on the same workflow, and is a 409 naming the holder on another', async () => {
+    const create = async (title: string) =>
+      String(
+        json(
+          await h.app.inject({
+            method: 'POST',
+            url: '/v1/workflows',
+            headers: { 'X-API-Key': key },
+            payload: { title, steps: [{ id: 'hi', tool: 'log', params: { message: 'hi' } }] },
+          }),
+        ).id,
+      );
+    const first = await create('Keyed first');
+    const second = await create('Keyed second');
+    const run = (workflowId: string, headers: Record<string, string>, payload: unknown = {}) =>
+      h.app.inject({
+        method: 'POST',
+        url: `/v1/workflows/${workflowId}/run`,
+        headers: { 'X-API-Key': key, ...headers },
+        payload: payload as Record<string, unknown>,
+      });
+
+    const started = await run(first, { 'Idempotency-Key': 'order-42' });
+    expect(started.statusCode).toBe(201);
+    const jobId = json(started).jobId;
+    const replay = await run(first, { 'Idempotency-Key': 'order-42' });
+    expect(replay.statusCode).toBe(201);
+    expect(json(replay).jobId).toBe(jobId);
+
+    const runsOfSecond = async () => (await h.stepwise.runs.list(h.orgId, { workflow_id: second })).length;
+    for (const reuse of [
+      run(second, { 'Idempotency-Key': 'order-42' }),
+      run(second, {}, { idempotencyKey: 'order-42' }),
+    ]) {
+      const response = await reuse;
+      expect(response.statusCode).toBe(409);
+      expect(json(response)).toEqual({
+        error: {
+          code: 'IDEMPOTENCY_KEY_REUSED',
+          message: `idempotency_key: 'order-42' already started run '${String(jobId)}' of workflow '${first}'; use a new key to run workflow '${second}'`,
+        },
+      });
+    }
+    expect(await runsOfSecond()).toBe(0);
+    expect((await run(second, { 'Idempotency-Key': 'order-43' })).statusCode).toBe(201);
+  });
+
   it('GET /v1/workflows/jobs/{jobId} is a 404 for an unknown job and 403 without workflows:read', async () => {
     const missing = await h.app.inject({
       method: 'GET',

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerDashboard } from '../../src/api/dashboard.js';
+import { DASHBOARD_CSP, registerDashboard } from '../../src/api/dashboard.js';
 import { json, startApiHarness, type ApiHarness } from '../support/api-harness.js';
 
 // GET /v1/runs (the dashboard's live run list) and the dashboard's own routes.
@@ -162,6 +162,12 @@ describe('the dashboard routes', () => {
       expect(response.statusCode, url).toBe(200);
       expect(response.headers['content-type'], url).toBe('text/html; charset=utf-8');
       expect(response.headers['cache-control'], url).toBe('no-cache');
+      expect(response.headers, url).toMatchObject({
+        'content-security-policy': DASHBOARD_CSP,
+        'x-frame-options': 'DENY',
+        'referrer-policy': 'no-referrer',
+        'x-content-type-options': 'nosniff',
+      });
       expect(response.body, url).toContain('<div id="app">');
     }
     const asset = await app.inject({ method: 'GET', url: '/assets/index-abc123.js' });

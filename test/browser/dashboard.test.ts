@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DASHBOARD_CSP } from '../../src/api/dashboard.js';
 import { ARTIFACT_DIR, BrowserSession, browserSkipReason } from '../support/browser.js';
 import { startServe, type ServeProcess } from '../support/serve-process.js';
 
@@ -132,7 +133,12 @@ describe.skipIf(skipReason !== null)('the web dashboard in Chromium', { timeout:
   }
 
   it('refuses a wrong API key with an alert saying it is invalid', async () => {
-    await page.goto('/');
+    // Every later test runs under this policy: a script or style it blocked would log a console error.
+    const loaded = await page.goto('/');
+    expect(loaded?.headers()).toMatchObject({
+      'content-security-policy': DASHBOARD_CSP,
+      'x-frame-options': 'DENY',
+    });
     const keyField = page.getByLabel('API key');
     await keyField.waitFor();
     await session.screenshot('sign-in');

@@ -164,11 +164,12 @@ describe('stepwise keys', () => {
 });
 
 describe('stepwise migrate and configuration', () => {
-  it('migrate exits 0 and prints the schema line; a bad configuration value exits 2 with one line naming the variable', async () => {
+  it('migrate exits 0 and prints the schema line; a bad configuration value exits 2 with one line naming the variable, never repeating a secret one', async () => {
     const cases = [
-      ['STEPWISE_WORKER_CONCURRENCY', 'abc'],
-      ['PORT', '70000'],
-      ['STEPWISE_DATABASE_URL', 'mysql://x'],
+      ['STEPWISE_WORKER_CONCURRENCY', 'abc', 'shown'],
+      ['PORT', '70000', 'shown'],
+      ['STEPWISE_DATABASE_URL', 'mysql://root:hunter2@db/x', 'secret'],
+      ['SMTP_URL', 'mail://mailer:hunter2@smtp:587', 'secret'],
     ] as const;
     const good = workspace();
     const bad = workspace();
@@ -180,10 +181,11 @@ describe('stepwise migrate and configuration', () => {
     expect(migrated!.stdout.trim()).toBe('schema up to date (sqlite)');
     expect(existsSync(path.join(good.dataDir, 'stepwise.db'))).toBe(true);
 
-    for (const [i, [variable, value]] of cases.entries()) {
+    for (const [i, [variable, value, shown]] of cases.entries()) {
       const line = expectOneErrorLine(results[i]!, 2);
       expect(line).toContain(`error: ${variable}:`);
-      expect(line).toContain(`'${value}'`);
+      if (shown === 'shown') expect(line).toContain(`'${value}'`);
+      else expect(line).not.toContain('hunter2');
       expect(results[i]!.stdout).toBe('');
     }
     expect(existsSync(bad.dataDir), 'nothing is created before the configuration is checked').toBe(false);
