@@ -3,6 +3,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpRecorder, type HttpRecorder } from '../support/http-recorder.js';
 import { startHarness, waitFor, waitForRun, type Harness } from '../support/stepwise-harness.js';
+import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../support/postgres.js';
 import { startServe, type ServeProcess } from '../support/serve-process.js';
 
 // A secret with characters that URL encoding changes, so its encoded spelling differs.
@@ -17,6 +18,11 @@ const SPELLINGS = [
   BASIC.slice(8, -4),
   BASIC.slice(8, -4).replaceAll('+', '-').replaceAll('/', '_'),
 ];
+
+const BACKENDS = [
+  { name: 'sqlite', enabled: true },
+  { name: 'postgres', enabled: Boolean(testDatabaseUrl) },
+] as const;
 
 const expectNoSecret = (where: string, text: string): void => {
   for (const spelling of SPELLINGS) expect(text.includes(spelling), `${where} holds ${spelling}`).toBe(false);
@@ -174,72 +180,80 @@ describe('secret values, redacted wherever a run is stored, answered or logged',
   });
 });
 
-describe('secret values, redacted by an execution that did not render them', () => {
-  const TOKEN = 'tok-resume-5e3f';
-  let server: HttpRecorder;
-  let h: Harness;
+for (const backend of BACKENDS) {
+  describe.skipIf(!backend.enabled)(
+    `secret values, redacted by an execution that did not render them, on ${backend.name}`,
+    () => {
+      const TOKEN = 'tok-resume-5e3f';
+      let server: HttpRecorder;
+      let h: Harness;
+      let database: TestDatabase | null = null;
 
-  beforeAll(async () => {
-    server = (await startHttpRecorder()).script('/introspect', { json: { active: true, token: TOKEN } });
-    h = await startHarness();
-    await h.stepwise.secrets.put(h.orgId, 'CRM', TOKEN);
-  });
+      beforeAll(async () => {
+        server = (await startHttpRecorder()).script('/introspect', { json: { active: true, token: TOKEN } });
+        if (backend.name === 'postgres') database = await createTestDatabase();
+        h = await startHarness({ databaseUrl: database?.url });
+        await h.stepwise.secrets.put(h.orgId, 'CRM', TOKEN);
+      });
 
-  afterAll(async () => {
-    await h?.close();
-    await server?.close();
-  });
+      afterAll(async () => {
+        await h?.close();
+        await server?.close();
+        await database?.drop();
+      });
 
-  const stored = async (runId: string): Promise<string> =>
-    JSON.stringify([
-      await h.stepwise.store.getRun(null, runId),
-      await h.stepwise.store.listRunSteps(runId),
-      await h.stepwise.store.listRunEvents(runId),
-    ]);
+      const stored = async (runId: string): Promise<string> =>
+        JSON.stringify([
+          await h.stepwise.store.getRun(null, runId),
+          await h.stepwise.store.listRunSteps(runId),
+          await h.stepwise.store.listRunEvents(runId),
+        ]);
 
-  it('redacts, after a delay, an answer holding a secret an earlier step sent', async () => {
-    const workflow = await h.stepwise.workflows.create(h.orgId, {
-      title: 'resumed',
-      steps: [
-        {
-          id: 'call',
-          tool: 'http',
-          params: { url: `${server.url}/login`, headers: { Authorization: 'Bearer {{ secrets.CRM }}' } },
-        },
-        { id: 'pause', tool: 'delay', params: { duration_ms: 50 } },
-        { id: 'introspect', tool: 'http', params: { url: `${server.url}/introspect` } },
-      ],
-    });
-    const { run } = await h.stepwise.runs.start(h.orgId, workflow.id, { input: {} });
-    const finished = await waitForRun(h.stepwise, run.id);
-    expect(finished.status).toBe('completed');
-    expect(server.requestsTo('/login')[0]!.headers.authorization).toBe(`Bearer ${TOKEN}`);
-    const text = await stored(run.id);
-    expect(text).toContain('run.waiting');
-    expect(text).toContain('"token":"[secret]"');
-    expect(text).not.toContain(TOKEN);
-  });
+      it('redacts, after a delay, an answer holding a secret an earlier step sent', async () => {
+        const workflow = await h.stepwise.workflows.create(h.orgId, {
+          title: 'resumed',
+          steps: [
+            {
+              id: 'call',
+              tool: 'http',
+              params: { url: `${server.url}/login`, headers: { Authorization: 'Bearer {{ secrets.CRM }}' } },
+            },
+            { id: 'pause', tool: 'delay', params: { duration_ms: 50 } },
+            { id: 'introspect', tool: 'http', params: { url: `${server.url}/introspect` } },
+          ],
+        });
+        const { run } = await h.stepwise.runs.start(h.orgId, workflow.id, { input: {} });
+        const finished = await waitForRun(h.stepwise, run.id);
+        expect(finished.status).toBe('completed');
+        expect(server.requestsTo('/login')[0]!.headers.authorization).toBe(`Bearer ${TOKEN}`);
+        const text = await stored(run.id);
+        expect(text).toContain('run.waiting');
+        expect(text).toContain('"token":"[secret]"');
+        expect(text).not.toContain(TOKEN);
+      });
 
-  it('starts a sub-workflow with the secret redacted from its input', async () => {
-    const child = await h.stepwise.workflows.create(h.orgId, {
-      title: 'child',
-      slug: 'secret-child',
-      steps: [{ id: 'note', tool: 'log', params: { message: 'child ran' } }],
-    });
-    const parent = await h.stepwise.workflows.create(h.orgId, {
-      title: 'parent',
-      steps: [
-        {
-          id: 'sub',
-          tool: 'workflow',
-          params: { workflow: 'secret-child', input: { token: '{{ secrets.CRM }}' } },
-        },
-      ],
-    });
-    const { run } = await h.stepwise.runs.start(h.orgId, parent.id, { input: {} });
-    expect((await waitForRun(h.stepwise, run.id)).status).toBe('completed');
-    const [childRun] = await h.stepwise.runs.list(h.orgId, { workflow_id: child.id, limit: 1 });
-    expect(childRun!.input).toMatchObject({ token: '[secret]' });
-    expect(await stored(run.id)).not.toContain(TOKEN);
-  });
-});
+      it('starts a sub-workflow with the secret redacted from its input', async () => {
+        const child = await h.stepwise.workflows.create(h.orgId, {
+          title: 'child',
+          slug: 'secret-child',
+          steps: [{ id: 'note', tool: 'log', params: { message: 'child ran' } }],
+        });
+        const parent = await h.stepwise.workflows.create(h.orgId, {
+          title: 'parent',
+          steps: [
+            {
+              id: 'sub',
+              tool: 'workflow',
+              params: { workflow: 'secret-child', input: { token: '{{ secrets.CRM }}' } },
+            },
+          ],
+        });
+        const { run } = await h.stepwise.runs.start(h.orgId, parent.id, { input: {} });
+        expect((await waitForRun(h.stepwise, run.id)).status).toBe('completed');
+        const [childRun] = await h.stepwise.runs.list(h.orgId, { workflow_id: child.id, limit: 1 });
+        expect(childRun!.input).toMatchObject({ token: '[secret]' });
+        expect(await stored(run.id)).not.toContain(TOKEN);
+      });
+    },
+  );
+}
