@@ -134,4 +134,27 @@ describe('publicCopy', () => {
     expect(Object.keys(copy.inputs).sort()).toEqual(['lead_id', 'mail_to_email', 'org_id', 'site_id']);
     expect(JSON.stringify(copy)).not.toMatch(/corp\.example|org_publisher_1|site_9|private\.example/);
   });
+
+  // The reference regex this replaced backtracked cubically on `{{` and a run of spaces.
+  it('publishes params holding a megabyte of unclosed {{ in well under a second', () => {
+    const spaces = '{{' + ' '.repeat(1_000_000);
+    const unclosed = '{{'.repeat(500_000);
+    const began = performance.now();
+    const copy = publicCopy(
+      workflow({
+        definition: {
+          steps: [
+            step('call', 'http', {
+              url: 'https://api.example.com',
+              headers: { Authorization: spaces, 'X-Other': unclosed },
+              json: { site_id: spaces, note: spaces, list: [unclosed] },
+            }),
+          ],
+        },
+      }),
+    );
+    expect(performance.now() - began).toBeLessThan(1000);
+    expect(copy.required_secrets).toEqual(['CALL_HEADERS_AUTHORIZATION']);
+    expect(Object.keys(copy.inputs)).toContain('site_id');
+  });
 });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { TriggerConfig, WorkflowRecord } from './model.js';
 import type { TemplateInput } from './template.js';
-import { referencedSecrets } from './templating.js';
+import { referencedSecrets, templateReferences } from './templating.js';
 import type { StepDefinition } from './workflow.js';
 
 // What publishing a workflow to the marketplace keeps, and what it takes out. Nothing of the
@@ -11,7 +11,6 @@ import type { StepDefinition } from './workflow.js';
 // `{{ input.name }}` (declared in `inputs`). Existing `{{ … }}` references are kept: a
 // reference is not a value.
 
-const REFERENCE = /\{\{\s*[^{}]+?\s*\}\}/g;
 /** Param names whose literal values are credentials, compared without case or punctuation. */
 const SECRET_PARTS = [
   'authorization',
@@ -52,10 +51,13 @@ const TOKEN_SHAPES = [
   /\bAKIA[0-9A-Z]{16}\b/g,
   /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
 ];
-const URL_CREDENTIALS = /(https?:\/\/)[^\s/@{}]+:[^\s/@{}]+@/g;
+// Every repetition below either stops at a character the next part needs or is bounded,
+// so a megabyte of letters, colons or dots is scanned in linear time, not quadratic.
+const URL_CREDENTIALS = /(https?:\/\/)[^\s/@{}:]+:[^\s/@{}]+@/g;
 const SECRET_QUERY =
   /([?&](?:api[_-]?key|apikey|token|access_token|key|secret|password|signature|sig)=)([^&#\s{}]+)/gi;
-const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
+/** Local part at most 64 characters and labels at most 63, as in RFC 5321. */
+const EMAIL = /[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,63}/g;
 const AUTH_SCHEME = /^(Bearer|Basic|Token|Bot)\s+/i;
 const TRIGGER_FIELDS = ['type', 'enabled', 'schedule', 'timezone', 'event_type', 'catch_up', 'overlap'];
 
@@ -135,11 +137,22 @@ class Placeholders {
 function mapLiterals(text: string, replace: (literal: string) => string): string {
   let out = '';
   let last = 0;
-  for (const match of text.matchAll(REFERENCE)) {
-    out += replace(text.slice(last, match.index)) + match[0];
-    last = match.index + match[0].length;
+  for (const { start, end } of templateReferences(text)) {
+    out += replace(text.slice(last, start)) + text.slice(start, end);
+    last = end;
   }
   return out + replace(text.slice(last));
+}
+
+/** `text` with its `{{ … }}` references cut out. */
+function withoutReferences(text: string): string {
+  let out = '';
+  let last = 0;
+  for (const { start, end } of templateReferences(text)) {
+    out += text.slice(last, start);
+    last = end;
+  }
+  return out + text.slice(last);
 }
 
 /** Shape-recognisable credentials, URL passwords and query keys, addresses and the org id, in any text. */
@@ -171,10 +184,7 @@ function scrubSecretValue(value: unknown, hint: string, names: Placeholders): un
     return value === null || typeof value === 'boolean' ? value : names.secret(JSON.stringify(value), hint);
   const scheme = AUTH_SCHEME.exec(value)?.[0] ?? '';
   // What is left besides references and separators (`{{ secrets.U }}:{{ secrets.P }}`) is a value.
-  const literal = value
-    .slice(scheme.length)
-    .replace(REFERENCE, '')
-    .replace(/[\s:;,./_-]+/g, '');
+  const literal = withoutReferences(value.slice(scheme.length)).replace(/[\s:;,./_-]+/g, '');
   if (literal === '') return value;
   return `${scheme}${names.secret(value.slice(scheme.length), hint)}`;
 }
@@ -193,7 +203,7 @@ function scrub(
   if (secret && (typeof value !== 'object' || value === null)) return scrubSecretValue(value, here, names);
   if (key && ORG_SPECIFIC.has(compact(key)) && (typeof value === 'string' || typeof value === 'number')) {
     const text = String(value);
-    if (text.replace(REFERENCE, '').trim() !== '') {
+    if (withoutReferences(text).trim() !== '') {
       return names.input(text, key, `The installer's ${key} (the publisher's was removed)`);
     }
     return value;

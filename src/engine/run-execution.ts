@@ -10,7 +10,8 @@ import {
 } from '../domain/model.js';
 import { hasAttemptsLeft, retryDelayMs } from '../domain/retry.js';
 import { assertTransition, type RunStatus } from '../domain/run-state.js';
-import type { TemplateScope } from '../domain/templating.js';
+import { SecretRedactor } from '../domain/secret-redaction.js';
+import { referencedSecrets, type TemplateScope } from '../domain/templating.js';
 import {
   DEFAULT_MAX_ITERATIONS,
   DEFAULT_RETRY_POLICY,
@@ -58,6 +59,9 @@ export class RunExecution {
   private reachedAt: number;
   private stepStartedAt: number;
   private readonly leaseWatch: LeaseWatch;
+  /** Knows every secret value the run's steps use: what this execution stores and logs goes through it. */
+  private readonly redactor = new SecretRedactor();
+  private readonly deps: ExecutionDeps;
 
   /**
    * @param leaseConfirmedUntil `performance.now()` when the claim was asked for, plus the
@@ -66,9 +70,14 @@ export class RunExecution {
   constructor(
     readonly run: RunRecord,
     private readonly outputs: Record<string, unknown>,
-    private readonly deps: ExecutionDeps,
+    deps: ExecutionDeps,
     leaseConfirmedUntil: number,
   ) {
+    this.deps = {
+      ...deps,
+      log: (level, message, data) =>
+        deps.log(level, this.redactor.redactText(message), this.redactor.redact(data)),
+    };
     const { id: _id, ...rest } = run;
     this.progress = pickProgress(rest);
     this.progress.step_passes = { ...(this.progress.step_passes ?? {}) };
@@ -108,6 +117,11 @@ export class RunExecution {
     this.leaseWatch.confirm(until);
   }
 
+  /** `text` without the secret values this execution knows, for a line written about it elsewhere. */
+  redactText(text: string): string {
+    return this.redactor.redactText(text);
+  }
+
   async execute(): Promise<void> {
     this.leaseWatch.start();
     try {
@@ -135,6 +149,7 @@ export class RunExecution {
       this.run.workflow_version,
     );
     this.definition = definition;
+    await this.learnSecrets(definition);
     // A cancel that reached a run waiting for a slot ends it now, without waiting for one.
     this.concurrencySlot = this.run.cancel_requested ? null : slotFor(this.run, definition, this.deps);
     const attempt = await this.concurrencySlot?.acquire(this.deps.clock.now());
@@ -149,6 +164,16 @@ export class RunExecution {
     } finally {
       await this.concurrencySlot?.release();
     }
+  }
+
+  /**
+   * Decrypts every secret the workflow's steps reference, up front, so that an execution
+   * resuming a run redacts the values the steps before it used as well as its own.
+   */
+  private async learnSecrets(definition: WorkflowDefinition): Promise<void> {
+    const names = referencedSecrets(definition.steps.map((step) => step.params));
+    if (names.size === 0) return;
+    this.redactor.add(Object.values(await this.deps.secrets.resolve(this.run.org_id, names)));
   }
 
   private async executeSteps(definition: WorkflowDefinition, carried: RunEventInput[]): Promise<void> {
@@ -377,6 +402,7 @@ export class RunExecution {
       scope: this.scopeData() as Omit<TemplateScope, 'secrets'>,
       runSignal: this.stopper.signal,
       stopReason: () => this.stopReason,
+      redactor: this.redactor,
       deps: this.deps,
     });
   }
@@ -537,9 +563,36 @@ export class RunExecution {
       wake_parent_run_id: wakeParent,
       wait_began_at: this.progress.wait_event_type === null ? null : this.waitBeganAt,
     };
-    const ok = await this.deps.checkpoints.submit(checkpoint);
+    const ok = await this.deps.checkpoints.submit(
+      this.redactor.empty ? checkpoint : this.redacted(checkpoint),
+    );
     if (!ok) this.stop('lease_lost');
     return ok;
+  }
+
+  /**
+   * The checkpoint with the run's secret values redacted from everything a reader sees:
+   * step inputs, outputs and errors, the timeline and the run's output and error. The
+   * run's own state (cursor, wait match, a suspended step's state) is kept as the engine
+   * needs it.
+   */
+  private redacted(checkpoint: RunCheckpoint): RunCheckpoint {
+    const { redactor } = this;
+    return {
+      ...checkpoint,
+      progress: {
+        ...checkpoint.progress,
+        output: redactor.redact(checkpoint.progress.output),
+        error: redactor.redact(checkpoint.progress.error),
+      },
+      steps: checkpoint.steps.map((step) => ({
+        ...step,
+        input: redactor.redact(step.input),
+        output: redactor.redact(step.output),
+        error: redactor.redact(step.error),
+      })),
+      events: checkpoint.events.map((event) => ({ ...event, data: redactor.redact(event.data) })),
+    };
   }
 
   private stepRecord(

@@ -1,10 +1,11 @@
 import { permanentFailure, StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
 import { isTruthy } from '../domain/expression.js';
 import type { RunRecord } from '../domain/model.js';
+import type { SecretRedactor } from '../domain/secret-redaction.js';
 import { NotJsonError, toStorableJson } from '../domain/storable-json.js';
 import { referencedSecrets, renderTemplate, type TemplateScope } from '../domain/templating.js';
 import type { StepDefinition } from '../domain/workflow.js';
-import type { ToolOutcome } from '../tools/tool.js';
+import type { SubRunPort, ToolOutcome } from '../tools/tool.js';
 import type { ExecutionDeps } from './execution-deps.js';
 
 /** Why a run's execution was stopped from outside its current step. */
@@ -67,6 +68,8 @@ export interface StepInvocation {
   /** Aborted when the run is stopped from outside (cancel, run timeout, shutdown, lost lease). */
   runSignal: AbortSignal;
   stopReason(): StopReason | null;
+  /** The run execution's redactor: it learns the secrets decrypted here and redacts the stored input and output. */
+  redactor: SecretRedactor;
   deps: Pick<
     ExecutionDeps,
     'clock' | 'tools' | 'secrets' | 'subRuns' | 'toolSettings' | 'maxStepOutputBytes' | 'expressions' | 'log'
@@ -76,10 +79,11 @@ export interface StepInvocation {
 /**
  * Runs one attempt of a step: renders its params (secrets included), validates them with
  * the tool's schema, and executes the tool under the step's timeout and the run's stop
- * signal. Never throws: every ending is a `StepResult`.
+ * signal. The params and output it returns have the run's secret values redacted, and so
+ * has the input of a sub-workflow it starts. Never throws: every ending is a `StepResult`.
  */
 export async function invokeStep(invocation: StepInvocation): Promise<StepResult> {
-  const { run, step, deps } = invocation;
+  const { run, step, deps, redactor } = invocation;
   let params: unknown = step.params;
   const signal = step.timeout_ms
     ? AbortSignal.any([invocation.runSignal, AbortSignal.timeout(step.timeout_ms)])
@@ -88,6 +92,7 @@ export async function invokeStep(invocation: StepInvocation): Promise<StepResult
     const tool = deps.tools.get(step.tool);
     if (!tool) throw permanentFailure('UNKNOWN_TOOL', `step '${step.id}' uses unknown tool '${step.tool}'`);
     const secrets = await deps.secrets.resolve(run.org_id, referencedSecrets(step.params));
+    redactor.add(Object.values(secrets));
     const rendered = renderTemplate(step.params, { ...invocation.scope, secrets });
     const parsed = tool.params.safeParse(rendered);
     if (!parsed.success) {
@@ -95,7 +100,7 @@ export async function invokeStep(invocation: StepInvocation): Promise<StepResult
       const field = ['steps', step.id, 'params', ...(issue?.path ?? []).map(String)].join('.');
       throw permanentFailure('PARAMS_INVALID', `${field}: ${issue?.message ?? 'is invalid'}`);
     }
-    params = toStorableJson(redactSecrets(parsed.data, secrets));
+    params = toStorableJson(redactor.redact(parsed.data));
     const outcome = await abortable(
       tool.execute(parsed.data, {
         run_id: run.id,
@@ -110,14 +115,14 @@ export async function invokeStep(invocation: StepInvocation): Promise<StepResult
         now: () => deps.clock.now(),
         settings: deps.toolSettings,
         resume: invocation.resume,
-        runs: deps.subRuns(run.org_id, run.id),
+        runs: redactingSubRuns(deps.subRuns(run.org_id, run.id), redactor),
         expressions: deps.expressions,
         log: (message, data) => deps.log('info', message, { run_id: run.id, step_id: step.id, ...data }),
       }),
       signal,
     );
     const storable = withinOutputLimit(step, storableOutcome(step, outcome), deps.maxStepOutputBytes);
-    return { kind: 'outcome', outcome: storable, params };
+    return { kind: 'outcome', outcome: redactedOutcome(storable, redactor), params };
   } catch (error) {
     const stopped = invocation.stopReason();
     if (stopped) return { kind: 'stopped', reason: stopped, params };
@@ -186,18 +191,19 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** Stored step inputs must not hold secret values: each one is replaced by a marker. */
-function redactSecrets(value: unknown, secrets: Record<string, string>): unknown {
-  const values = Object.values(secrets).filter((secret) => secret.length > 0);
-  if (values.length === 0) return value;
-  const redact = (item: unknown): unknown => {
-    if (typeof item === 'string')
-      return values.reduce((text, secret) => text.split(secret).join('[secret]'), item);
-    if (Array.isArray(item)) return item.map(redact);
-    if (item !== null && typeof item === 'object') {
-      return Object.fromEntries(Object.entries(item).map(([key, inner]) => [key, redact(inner)]));
-    }
-    return item;
+/**
+ * A done outcome's output with the secrets redacted, so that later steps of this execution
+ * see what a resumed execution reads back. A suspended step's state is the tool's own
+ * bookkeeping (a time, a child run id), kept as it is.
+ */
+function redactedOutcome(outcome: ToolOutcome, redactor: SecretRedactor): ToolOutcome {
+  return outcome.kind === 'done' ? { ...outcome, output: redactor.redact(outcome.output) } : outcome;
+}
+
+/** A child run's input is stored and shown like any run's: it gets no secret value (the child may reference the secret itself). */
+function redactingSubRuns(port: SubRunPort, redactor: SecretRedactor): SubRunPort {
+  return {
+    start: (workflow, input, idempotencyKey) => port.start(workflow, redactor.redact(input), idempotencyKey),
+    get: (runId) => port.get(runId),
   };
-  return redact(value);
 }

@@ -161,7 +161,9 @@ export class Worker {
         .catch((error: unknown) => {
           this.deps.log('error', 'a run execution failed unexpectedly; it resumes after its lease expires', {
             run_id: run.id,
-            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+            error: execution.redactText(
+              error instanceof Error ? (error.stack ?? error.message) : String(error),
+            ),
           });
         })
         .finally(() => {

@@ -15,10 +15,12 @@ export interface RecordedRequest {
   received_at: number;
 }
 
-/** One scripted answer. Without `status` it is a 200; `json` wins over `body`. */
+/** One scripted answer. Without `status` it is a 200; `echo` wins over `json`, which wins over `body`. */
 export interface ScriptedResponse {
   status?: number;
   headers?: Record<string, string>;
+  /** Answer with the request as received, as an echo service does: `{ method, url, headers, body }` (url raw, query string included). */
+  echo?: boolean;
   json?: unknown;
   body?: string;
   /** Wait this long before answering; a client that hangs up cancels the wait. */
@@ -140,8 +142,9 @@ export class HttpRecorder {
     const script = this.scripts.get(url.pathname);
     const answer = (script && script.length > 1 ? script.shift() : script?.[0]) ?? { json: { ok: true } };
     const send = () => {
-      const payload = answer.json !== undefined ? JSON.stringify(answer.json) : (answer.body ?? '');
-      const contentType = answer.json !== undefined ? { 'content-type': 'application/json' } : {};
+      const json = answer.echo ? { method, url: rawUrl, headers, body } : answer.json;
+      const payload = json !== undefined ? JSON.stringify(json) : (answer.body ?? '');
+      const contentType = json !== undefined ? { 'content-type': 'application/json' } : {};
       res.writeHead(answer.status ?? 200, { ...contentType, ...answer.headers });
       res.end(payload, () => this.answered.get(url.pathname)?.(request));
     };
