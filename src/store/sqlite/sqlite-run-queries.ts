@@ -8,7 +8,15 @@ import type {
 } from '../../domain/model.js';
 import { isFinalStatus, type RunStatus } from '../../domain/run-state.js';
 import { firstMatch, parkedWait, resumedByEndedChild, resumedByEvent } from '../parking.js';
-import type { HeldLease, LeaseRenewal, NewRun, RunCheckpoint, RunListFilter } from '../store.js';
+import {
+  RunAdmissionRefused,
+  type ChildRunCheck,
+  type HeldLease,
+  type LeaseRenewal,
+  type NewRun,
+  type RunCheckpoint,
+  type RunListFilter,
+} from '../store.js';
 import type { SqliteConnection, StoreSignal } from './sqlite-connection.js';
 import { enqueueRunCallbacks } from './sqlite-delivery-queries.js';
 import {
@@ -34,11 +42,18 @@ import {
 const RUNNABLE = `status IN ('pending', 'running') AND available_at IS NOT NULL`;
 
 /**
- * The claim query. Its WHERE repeats the claim index's predicate word for word and it
- * orders by the indexed column, so SQLite walks `runs_claim_idx` instead of sorting the
- * backlog. Exported so a test can hold it to that with EXPLAIN QUERY PLAN.
+ * The claim's three statements, each an index range walk of `runs_org_claim_idx` (exported
+ * so a test can hold them to that with EXPLAIN QUERY PLAN): the next (org, priority) queue
+ * with runnable runs after a given one (a loose index scan: one seek per queue, never a
+ * walk of the backlog), and a queue's runs due now, oldest first.
  */
-export const CLAIM_RUNS_SQL = `SELECT id FROM runs WHERE ${RUNNABLE} AND available_at <= ? ORDER BY available_at LIMIT ?`;
+export const CLAIM_QUEUE_SQL = {
+  first: `SELECT org_id, priority FROM runs WHERE ${RUNNABLE} ORDER BY org_id, priority LIMIT 1`,
+  after: `SELECT org_id, priority FROM runs WHERE ${RUNNABLE} AND (org_id, priority) > (?, ?)
+    ORDER BY org_id, priority LIMIT 1`,
+  due: `SELECT id, available_at FROM runs WHERE ${RUNNABLE} AND org_id = ? AND priority = ? AND available_at <= ?
+    ORDER BY available_at LIMIT ?`,
+} as const;
 
 const {
   available_at: _availableAt,
@@ -84,6 +99,16 @@ const SQL = {
       WHERE run_id = @run_id AND type = 'run.woke' AND json_extract(data, '$.event_id') IS NOT NULL)
     ORDER BY created_at, rowid`,
   runStatus: 'SELECT status FROM runs WHERE id = ?',
+  workflowStatus: 'SELECT status, deleted_at FROM workflows WHERE id = ?',
+  childCount: 'SELECT count(*) AS n FROM runs WHERE parent_run_id = ?',
+  // Walks runs_parent_idx level by level; finished runs are walked through (their children
+  // may still run) but not returned.
+  activeDescendants: `WITH RECURSIVE tree (id, status, depth) AS (
+      SELECT id, status, 1 FROM runs WHERE parent_run_id = ? AND org_id = ?
+      UNION ALL
+      SELECT runs.id, runs.status, tree.depth + 1 FROM runs JOIN tree ON runs.parent_run_id = tree.id
+    )
+    SELECT id FROM tree WHERE status IN ('pending', 'running') ORDER BY depth, id`,
   wakeParent: `UPDATE runs SET available_at = @at, wait_run_id = NULL, updated_at = @at
     WHERE id = @parent_id AND wait_run_id = @child_id`,
   releaseLease: `UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, available_at = ?
@@ -110,12 +135,19 @@ const toRun = (row: unknown): RunRecord => decodeRow(row, RUN_CODECS);
 export class SqliteRunQueries {
   constructor(private readonly connection: SqliteConnection) {}
 
-  insertRun({ run, event, admission, throttle }: NewRun): Promise<{ run: RunRecord; created: boolean }> {
+  insertRun({
+    run,
+    event,
+    admission,
+    throttle,
+    child,
+  }: NewRun): Promise<{ run: RunRecord; created: boolean }> {
     return this.connection.writeSoon((signals) => {
       if (run.idempotency_key !== null) {
         const existing = this.get(SQL.runByIdempotencyKey, run.org_id, run.idempotency_key);
         if (existing !== undefined) return { run: toRun(existing), created: false };
       }
+      if (child) this.checkChild(run, child);
       if (admission) checkAdmission(this.connection, run.org_id, admission);
       const windowStart = throttle ? reserveThrottleWindow(this.connection, throttle, run.created_at) : null;
       const throttled = windowStart !== null && windowStart > run.created_at;
@@ -131,6 +163,27 @@ export class SqliteRunQueries {
       if (claimable) signals.push({ kind: 'runsAvailable' });
       return { run: inserted, created: true };
     });
+  }
+
+  /** Refuses a sub-workflow start as `NewRun.child` says; the caller's transaction makes it atomic. */
+  private checkChild(run: RunRecord, { max_children }: ChildRunCheck): void {
+    const workflow = this.get(SQL.workflowStatus, run.workflow_id) as
+      { status: string; deleted_at: Millis | null } | undefined;
+    if (workflow?.status !== 'active' || workflow.deleted_at !== null) {
+      throw new RunAdmissionRefused('workflow_inactive', 0);
+    }
+    const parent = this.get(SQL.runById, run.parent_run_id) as
+      { status: RunStatus; cancel_requested: number } | undefined;
+    if (!parent || isFinalStatus(parent.status) || parent.cancel_requested === 1) {
+      throw new RunAdmissionRefused('parent_stopping', 0);
+    }
+    const { n } = this.get(SQL.childCount, run.parent_run_id) as { n: number };
+    if (n >= max_children) throw new RunAdmissionRefused('children', n);
+  }
+
+  /** The ids of the run's unfinished descendants, parents before their children. */
+  listActiveDescendants(orgId: string, runId: string): string[] {
+    return (this.all(SQL.activeDescendants, runId, orgId) as { id: string }[]).map((row) => row.id);
   }
 
   getRun(orgId: string | null, id: string): RunRecord | null {
@@ -174,13 +227,44 @@ export class SqliteRunQueries {
     return row === undefined ? null : decodeRow(row, RUN_EVENT_CODECS);
   }
 
+  /**
+   * Leases up to `limit` due runs, fairly between orgs: at most `limit` orgs are served,
+   * those whose oldest due run has waited longest; each gives its due runs highest priority
+   * first, oldest first, and they are taken turn by turn (every org's first, then every
+   * org's second, …), so one org's backlog delays another org's run by at most one turn.
+   */
   claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): RunRecord[] {
     return this.connection.write(() => {
-      const ids = this.all(CLAIM_RUNS_SQL, now, limit) as { id: string }[];
+      const dueByOrg = new Map<string, { id: string; available_at: Millis }[]>();
+      for (const queue of this.queues()) {
+        const due = this.all(CLAIM_QUEUE_SQL.due, queue.org_id, queue.priority, now, limit) as {
+          id: string;
+          available_at: Millis;
+        }[];
+        // Queues come lowest priority first within an org: a higher one goes in front.
+        if (due.length > 0) dueByOrg.set(queue.org_id, [...due, ...(dueByOrg.get(queue.org_id) ?? [])]);
+      }
+      const served = [...dueByOrg.values()].sort((a, b) => oldest(a) - oldest(b)).slice(0, limit);
+      const turns = served
+        .flatMap((due) => due.slice(0, limit).map((run, turn) => ({ ...run, turn })))
+        .sort((a, b) => a.turn - b.turn || a.available_at - b.available_at)
+        .slice(0, limit);
       const until = now + leaseMs;
       const lease = this.connection.statement(SQL.leaseRun);
-      return ids.map(({ id }) => toRun(lease.get(owner, until, until, id)));
+      return turns.map(({ id }) => toRun(lease.get(owner, until, until, id)));
     });
+  }
+
+  /** The (org, priority) queues holding runnable runs, by org then priority, one index seek each. */
+  private queues(): { org_id: string; priority: number }[] {
+    type Queue = { org_id: string; priority: number };
+    const queues: Queue[] = [];
+    let queue = this.get(CLAIM_QUEUE_SQL.first) as Queue | undefined;
+    while (queue !== undefined) {
+      queues.push(queue);
+      queue = this.get(CLAIM_QUEUE_SQL.after, queue.org_id, queue.priority) as Queue | undefined;
+    }
+    return queues;
   }
 
   loadStepOutputs(runIds: string[]): Map<string, Record<string, unknown>> {
@@ -354,4 +438,9 @@ export class SqliteRunQueries {
   private all(sql: string, ...params: unknown[]): unknown[] {
     return this.connection.statement(sql).all(...params);
   }
+}
+
+/** When the longest-waiting of these due runs became due. */
+function oldest(due: { available_at: Millis }[]): Millis {
+  return due.reduce((min, run) => Math.min(min, run.available_at), Number.POSITIVE_INFINITY);
 }

@@ -337,6 +337,10 @@ export class SqliteStore implements Store {
     return this.runs.lastRunEvent(runId);
   }
 
+  async listActiveDescendants(orgId: string, runId: string): Promise<string[]> {
+    return this.runs.listActiveDescendants(orgId, runId);
+  }
+
   async claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): Promise<RunRecord[]> {
     return this.runs.claimRunnableRuns(owner, limit, leaseMs, now);
   }
