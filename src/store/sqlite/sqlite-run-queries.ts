@@ -41,20 +41,6 @@ import {
 
 const RUNNABLE = `status IN ('pending', 'running') AND available_at IS NOT NULL`;
 
-/**
- * The claim's three statements, each an index range walk of `runs_org_claim_idx` (exported
- * so a test can hold them to that with EXPLAIN QUERY PLAN): the next (org, priority) queue
- * with runnable runs after a given one (a loose index scan: one seek per queue, never a
- * walk of the backlog), and a queue's runs due now, oldest first.
- */
-export const CLAIM_QUEUE_SQL = {
-  first: `SELECT org_id, priority FROM runs WHERE ${RUNNABLE} ORDER BY org_id, priority LIMIT 1`,
-  after: `SELECT org_id, priority FROM runs WHERE ${RUNNABLE} AND (org_id, priority) > (?, ?)
-    ORDER BY org_id, priority LIMIT 1`,
-  due: `SELECT id, available_at FROM runs WHERE ${RUNNABLE} AND org_id = ? AND priority = ? AND available_at <= ?
-    ORDER BY available_at LIMIT ?`,
-} as const;
-
 const {
   available_at: _availableAt,
   lease_owner: _leaseOwner,
@@ -72,8 +58,6 @@ const SQL = {
   stepsOfRun: 'SELECT * FROM run_steps WHERE run_id = ? ORDER BY step_index, attempt, started_at',
   eventsOfRun: 'SELECT * FROM run_events WHERE run_id = ? ORDER BY seq',
   lastEventOfRun: 'SELECT * FROM run_events WHERE run_id = ? ORDER BY seq DESC LIMIT 1',
-  leaseRun: `UPDATE runs SET status = CASE status WHEN 'pending' THEN 'running' ELSE status END,
-    lease_owner = ?, lease_expires_at = ?, available_at = ?, lease_epoch = lease_epoch + 1 WHERE id = ? RETURNING *`,
   completedOutputs: `SELECT run_id, step_id, output FROM run_steps
     WHERE run_id IN (SELECT value FROM json_each(?)) AND status = 'completed'
     ORDER BY iteration, attempt, finished_at`,
@@ -225,46 +209,6 @@ export class SqliteRunQueries {
   lastRunEvent(runId: string): RunEventRecord | null {
     const row = this.get(SQL.lastEventOfRun, runId);
     return row === undefined ? null : decodeRow(row, RUN_EVENT_CODECS);
-  }
-
-  /**
-   * Leases up to `limit` due runs, fairly between orgs: at most `limit` orgs are served,
-   * those whose oldest due run has waited longest; each gives its due runs highest priority
-   * first, oldest first, and they are taken turn by turn (every org's first, then every
-   * org's second, …), so one org's backlog delays another org's run by at most one turn.
-   */
-  claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): RunRecord[] {
-    return this.connection.write(() => {
-      const dueByOrg = new Map<string, { id: string; available_at: Millis }[]>();
-      for (const queue of this.queues()) {
-        const due = this.all(CLAIM_QUEUE_SQL.due, queue.org_id, queue.priority, now, limit) as {
-          id: string;
-          available_at: Millis;
-        }[];
-        // Queues come lowest priority first within an org: a higher one goes in front.
-        if (due.length > 0) dueByOrg.set(queue.org_id, [...due, ...(dueByOrg.get(queue.org_id) ?? [])]);
-      }
-      const served = [...dueByOrg.values()].sort((a, b) => oldest(a) - oldest(b)).slice(0, limit);
-      const turns = served
-        .flatMap((due) => due.slice(0, limit).map((run, turn) => ({ ...run, turn })))
-        .sort((a, b) => a.turn - b.turn || a.available_at - b.available_at)
-        .slice(0, limit);
-      const until = now + leaseMs;
-      const lease = this.connection.statement(SQL.leaseRun);
-      return turns.map(({ id }) => toRun(lease.get(owner, until, until, id)));
-    });
-  }
-
-  /** The (org, priority) queues holding runnable runs, by org then priority, one index seek each. */
-  private queues(): { org_id: string; priority: number }[] {
-    type Queue = { org_id: string; priority: number };
-    const queues: Queue[] = [];
-    let queue = this.get(CLAIM_QUEUE_SQL.first) as Queue | undefined;
-    while (queue !== undefined) {
-      queues.push(queue);
-      queue = this.get(CLAIM_QUEUE_SQL.after, queue.org_id, queue.priority) as Queue | undefined;
-    }
-    return queues;
   }
 
   loadStepOutputs(runIds: string[]): Map<string, Record<string, unknown>> {
@@ -438,9 +382,4 @@ export class SqliteRunQueries {
   private all(sql: string, ...params: unknown[]): unknown[] {
     return this.connection.statement(sql).all(...params);
   }
-}
-
-/** When the longest-waiting of these due runs became due. */
-function oldest(due: { available_at: Millis }[]): Millis {
-  return due.reduce((min, run) => Math.min(min, run.available_at), Number.POSITIVE_INFINITY);
 }

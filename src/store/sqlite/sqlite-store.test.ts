@@ -10,7 +10,7 @@ import { runRunLifecycleContract } from '../run-lifecycle.contract.js';
 import { makeOrg, makeRun, makeWorkflow } from '../store-fixtures.js';
 import { runStoreContract } from '../store.contract.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
-import { CLAIM_QUEUE_SQL } from './sqlite-run-queries.js';
+import { CLAIM_QUEUE_SQL } from './sqlite-claim-queries.js';
 import { SqliteStore } from './sqlite-store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'stepwise-sqlite-'));
