@@ -27,6 +27,8 @@ const environmentSchema = z.object({
   STEPWISE_LEASE_MS: intIn(1000, 3_600_000).default(30_000),
   STEPWISE_POLL_MS: intIn(10, 60_000).default(1000),
   STEPWISE_SHUTDOWN_GRACE_MS: intIn(0, 600_000).default(10_000),
+  STEPWISE_MAX_SUB_WORKFLOW_DEPTH: intIn(0, 100).default(10),
+  STEPWISE_MAX_CHILD_RUNS: intIn(0, 1_000_000).default(1000),
   STEPWISE_SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   STEPWISE_ALLOW_PRIVATE_NETWORK: flag.default(false),
   STEPWISE_METRICS_PUBLIC: flag.default(false),
@@ -92,6 +94,11 @@ export interface StepwiseConfig {
   port: number;
   host: string;
   worker: { concurrency: number; leaseMs: number; pollMs: number; shutdownGraceMs: number };
+  /**
+   * Bounds on sub-workflows: how deeply runs may nest (a run started from outside is depth
+   * 0) and how many runs one run may start, over its whole life.
+   */
+  fanOut: { maxDepth: number; maxChildRuns: number };
   sqliteSynchronous: 'FULL' | 'NORMAL';
   allowPrivateNetwork: boolean;
   /** STEPWISE_METRICS_PUBLIC=1: /metrics answers without a key. */
@@ -178,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): StepwiseConfig
       pollMs: e.STEPWISE_POLL_MS,
       shutdownGraceMs: e.STEPWISE_SHUTDOWN_GRACE_MS,
     },
+    fanOut: { maxDepth: e.STEPWISE_MAX_SUB_WORKFLOW_DEPTH, maxChildRuns: e.STEPWISE_MAX_CHILD_RUNS },
     sqliteSynchronous: e.STEPWISE_SQLITE_SYNCHRONOUS,
     allowPrivateNetwork: e.STEPWISE_ALLOW_PRIVATE_NETWORK,
     metricsPublic: e.STEPWISE_METRICS_PUBLIC,

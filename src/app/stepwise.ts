@@ -152,7 +152,7 @@ async function wireStepwise(
     },
   });
   const plans = new PlanService(store, clock, config.plans, config.defaultPlan);
-  const runs = new RunService(store, workflows, clock, plans);
+  const runs = new RunService(store, workflows, clock, plans, config.fanOut);
   const events = new EventService(store, clock, runs);
   const box = new SecretBox(resolveSecretKey(config.secretKey, config.dataDir));
   const secrets = new SecretService(store, box, clock);

@@ -11,6 +11,7 @@ import {
   type EngineBenchOptions,
 } from './engine-bench.js';
 import { measureExpressionOverhead } from './expression-bench.js';
+import { measureFairness } from './fairness-bench.js';
 import { measureGraphileWorker } from './graphile-baseline.js';
 import { measureHttp } from './http-bench.js';
 
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     'http-seconds': { type: 'string', default: '5' },
     'http-connections': { type: 'string', default: '50' },
     evaluations: { type: 'string', default: '5000' },
+    'fair-backlog': { type: 'string', default: '20000' },
   },
 });
 const runs = Number(values.runs);
@@ -35,7 +37,7 @@ const concurrency = Number(values.concurrency);
 const latencySamples = Number(values['latency-samples']);
 const backlog = Number(values.backlog);
 const adminUrl = values['database-url']!;
-const only = new Set((values.only ?? 'sqlite,postgres,graphile,http,expressions').split(','));
+const only = new Set((values.only ?? 'sqlite,postgres,graphile,http,expressions,fairness').split(','));
 
 async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
   const name = `stepwise_bench_${randomBytes(6).toString('hex')}`;
@@ -112,6 +114,21 @@ async function main(): Promise<void> {
   if (only.has('sqlite')) rows.push(...(await engine({ backend: 'sqlite', sqliteSynchronous: 'FULL' })));
   if (only.has('postgres'))
     rows.push(...(await withDatabase((url) => engine({ backend: 'postgres', databaseUrl: url }))));
+  if (only.has('fairness')) {
+    const fairBacklog = Number(values['fair-backlog']);
+    const measure = async (backend: 'sqlite' | 'postgres', databaseUrl?: string) => {
+      const result = await measureFairness({ backend, databaseUrl, concurrency }, fairBacklog);
+      const times = (ms: number) => `${ms} ms, ${(ms / Math.max(1, result.idleMs)).toFixed(1)}× idle`;
+      rows.push({
+        name: `${backend} other org's start, ${fairBacklog / 1000}k backlog`,
+        perSecond: NaN,
+        unit: '',
+        note: `fair ${times(result.otherOrgMs)}; oldest-first ${times(result.oldestFirstMs)} (idle p50 ${result.idleMs} ms)`,
+      });
+    };
+    await measure('sqlite');
+    await withDatabase((url) => measure('postgres', url));
+  }
   if (only.has('graphile')) {
     for (const mode of ['default', 'batched'] as const) {
       const result = await measureGraphileWorker({

@@ -133,6 +133,10 @@ export interface RunRecord extends RunProgress {
    * carry the epoch it claimed and land only while it still matches.
    */
   lease_epoch: number;
+  /** The workflow's `priority` when the run started: inside its org, higher is claimed first. */
+  priority: number;
+  /** Sub-workflow nesting: 0 for a run started from outside, its parent's depth + 1 for a child. */
+  depth: number;
 }
 
 const PROGRESS_FIELDS = [

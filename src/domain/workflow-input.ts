@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { WORKFLOW_STATUSES } from './model.js';
-import { concurrencySchema, stepSchema, throttleSchema } from './workflow.js';
+import { concurrencySchema, MAX_PRIORITY, MIN_PRIORITY, stepSchema, throttleSchema } from './workflow.js';
 
 export const SLUG_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
@@ -49,6 +49,8 @@ export const workflowInputSchema = z
     throttle: throttleSchema.optional(),
     /** Step executions one run may make (loops included); versioned with the steps. */
     max_iterations: z.number().int().min(1).max(100_000).optional(),
+    /** Order among the org's runnable runs, higher first (default 0); versioned with the steps. */
+    priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).optional(),
     trigger_config: triggerConfigSchema.default({ type: 'manual', enabled: true }),
     status: z.enum(WORKFLOW_STATUSES).default('active'),
     is_public: z.boolean().default(false),

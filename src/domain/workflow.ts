@@ -70,6 +70,10 @@ export const throttleSchema = z
   .strict();
 
 /** The versioned, executable part of a workflow. */
+/** A workflow's `priority` range: a few levels, as Hatchet's and Temporal's queues offer. */
+export const MIN_PRIORITY = -10;
+export const MAX_PRIORITY = 10;
+
 export const workflowDefinitionSchema = z
   .object({
     steps: z.array(stepSchema).max(500).default([]),
@@ -89,6 +93,11 @@ export const workflowDefinitionSchema = z
      * every skipped step; past it the run fails with MAX_ITERATIONS_EXCEEDED.
      */
     max_iterations: z.number().int().min(1).max(100_000).optional(),
+    /**
+     * Order among the org's runnable runs: higher first (default 0). Orgs are served
+     * fairly whatever their runs' priorities; this only orders runs inside one org.
+     */
+    priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).optional(),
   })
   .strict();
 

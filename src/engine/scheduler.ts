@@ -35,7 +35,7 @@ export interface ScheduleRunPort {
     workflowId: string,
     options: { input: unknown; idempotency_key: string; trigger: RunTrigger },
   ): Promise<{ run: RunRecord; created: boolean }>;
-  cancel(orgId: string, runId: string, reason: string): Promise<unknown>;
+  cancel(orgId: string, runId: string, options: { reason: string }): Promise<unknown>;
 }
 
 export interface SchedulerDeps {
@@ -268,7 +268,9 @@ export class Scheduler {
 
   private async cancelQuietly(run: RunRecord, slot: Millis): Promise<void> {
     try {
-      await this.deps.runs.cancel(run.org_id, run.id, `replaced by the schedule's firing at ${iso(slot)}`);
+      await this.deps.runs.cancel(run.org_id, run.id, {
+        reason: `replaced by the schedule's firing at ${iso(slot)}`,
+      });
     } catch (error) {
       // It finished in the meantime: nothing left to cancel.
       if (!(error instanceof StepwiseError) || error.code !== 'RUN_ALREADY_FINISHED') throw error;

@@ -116,7 +116,9 @@ export class Worker {
         }
       }
       if (!this.running) break;
-      if (this.wakeUp.pending || (free > 0 && claimed.length === free)) continue;
+      // A fair claim gives an org at most its share: a short batch may leave due runs of
+      // other orgs, so any run claimed is a reason to ask again before sleeping.
+      if (this.wakeUp.pending || (free > 0 && claimed.length > 0)) continue;
       const sleepMs =
         free > 0
           ? await sleepUntilNextDue(

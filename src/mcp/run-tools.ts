@@ -122,15 +122,20 @@ export const cancelRunTool = defineTool({
   name: 'cancel_run',
   description:
     'Cancel a run. A pending or waiting run is cancelled at once; a running one stops its current step within moments ' +
-    '(status stays "running" with cancelRequested true until then). Cancelled runs do not consume credits.',
+    '(status stays "running" with cancelRequested true until then). Cancelled runs do not consume credits. ' +
+    'With cascade (default true) the sub-workflow runs it started, and theirs, are cancelled too.',
   input: z.strictObject({
     runId: z.string().min(1),
     reason: z.string().max(500).optional().describe('Kept on the run timeline'),
+    cascade: z.boolean().optional().describe('Also cancel its unfinished sub-workflow runs (default true)'),
   }),
   output: z.object({ runId: z.string(), status: runStatus, cancelRequested: z.boolean() }),
   access: WRITE,
   async run(args, { stepwise, principal }) {
-    const run = await stepwise.runs.cancel(principal.org_id, args.runId, args.reason);
+    const run = await stepwise.runs.cancel(principal.org_id, args.runId, {
+      reason: args.reason,
+      cascade: args.cascade,
+    });
     return { runId: run.id, status: run.status, cancelRequested: run.cancel_requested };
   },
 });

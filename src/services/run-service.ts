@@ -69,6 +69,16 @@ function throttleRequest(
   };
 }
 
+/** The bounds on sub-workflows (`STEPWISE_MAX_SUB_WORKFLOW_DEPTH`, `STEPWISE_MAX_CHILD_RUNS`). */
+export interface FanOutLimits {
+  /** Deepest nesting of a child run; a run started from outside is depth 0. */
+  maxDepth: number;
+  /** Most runs one run may start over its whole life. */
+  maxChildRuns: number;
+}
+
+export const DEFAULT_FAN_OUT: FanOutLimits = { maxDepth: 10, maxChildRuns: 1000 };
+
 /** Starting, reading and cancelling runs. */
 export class RunService {
   constructor(
@@ -77,6 +87,7 @@ export class RunService {
     private readonly clock: Clock,
     /** Plans, credits and concurrency; without it (tests of other rules) nothing is checked. */
     private readonly plans?: PlanService,
+    private readonly fanOut: FanOutLimits = DEFAULT_FAN_OUT,
   ) {}
 
   /**
@@ -84,8 +95,13 @@ export class RunService {
    * its plan allows it (403 PLAN_ACCESS_DENIED), the org is under its concurrency cap
    * (429 CONCURRENCY_LIMIT) and has the credits (402 INSUFFICIENT_CREDITS), which are
    * reserved atomically with the insert. Every start goes through here: REST, MCP,
-   * schedules, event triggers and sub-workflows.
-   * of the workflow's current version. @returns the run and whether this call created it. */
+   * schedules, event triggers and sub-workflows. A sub-workflow start (`parent_run_id`)
+   * is also bounded: its workflow must be active (409 WORKFLOW_INACTIVE: a deactivated
+   * workflow starts no new children, though a person may still run it by hand, as in
+   * n8n), its depth at most `maxDepth` (409 SUB_WORKFLOW_DEPTH_EXCEEDED), its parent under
+   * `maxChildRuns` started runs (409 SUB_WORKFLOW_LIMIT_EXCEEDED) and not being cancelled
+   * (409 PARENT_RUN_STOPPING). The run is of the workflow's current version.
+   * @returns the run and whether this call created it. */
   async start(
     orgId: string,
     workflowRef: string,
@@ -99,6 +115,7 @@ export class RunService {
         `workflow '${workflow.id}' is '${workflow.status}' and has no steps to run yet`,
       );
     }
+    const depth = options.parent_run_id ? await this.childDepth(orgId, options.parent_run_id) : 0;
     const input = storableInput(options.input ?? {});
     if (JSON.stringify(input).length > MAX_INPUT_BYTES) {
       throw validationError('input', 'input: a run input is at most 1 MB of JSON');
@@ -130,6 +147,8 @@ export class RunService {
       credits_reserved: admission?.credits ?? 0,
       credits_consumed: 0,
       lease_epoch: 0,
+      priority: workflow.definition.priority ?? 0,
+      depth,
       created_at: now,
       status: 'pending',
       step_index: 0,
@@ -160,13 +179,15 @@ export class RunService {
       data: { workflow_version: workflow.version, trigger: run.trigger },
       at: now,
     };
+    const child = run.parent_run_id === null ? undefined : { max_children: this.fanOut.maxChildRuns };
     let inserted: { run: RunRecord; created: boolean };
     try {
-      inserted = await this.store.insertRun({ run, event, admission, throttle });
+      inserted = await this.store.insertRun({ run, event, admission, throttle, child });
     } catch (error) {
-      if (error instanceof RunAdmissionRefused && this.plans && plan) {
-        throw this.plans.refusal(error, plan, workflow);
-      }
+      if (!(error instanceof RunAdmissionRefused)) throw error;
+      const childRefusal = this.childRefusal(error, run, workflow.id);
+      if (childRefusal) throw childRefusal;
+      if (this.plans && plan) throw this.plans.refusal(error, plan, workflow);
       throw error;
     }
     if (!inserted.created && inserted.run.workflow_id !== workflow.id) {
@@ -178,6 +199,48 @@ export class RunService {
       );
     }
     return inserted;
+  }
+
+  /**
+   * The depth of a child of `parentRunId`, refused past the cap. Whether the workflow is
+   * active is the store's to check, after the idempotency lookup (see `NewRun.child`).
+   */
+  private async childDepth(orgId: string, parentRunId: string): Promise<number> {
+    const parent = await this.get(orgId, parentRunId);
+    const depth = parent.depth + 1;
+    if (depth > this.fanOut.maxDepth) {
+      throw new StepwiseError(
+        'SUB_WORKFLOW_DEPTH_EXCEEDED',
+        409,
+        `run '${parent.id}' is at sub-workflow depth ${parent.depth}; runs nest at most ${this.fanOut.maxDepth} deep (STEPWISE_MAX_SUB_WORKFLOW_DEPTH)`,
+      );
+    }
+    return depth;
+  }
+
+  private childRefusal(
+    refused: RunAdmissionRefused,
+    run: RunRecord,
+    workflowId: string,
+  ): StepwiseError | null {
+    switch (refused.reason) {
+      case 'workflow_inactive':
+        return workflowInactive(workflowId);
+      case 'parent_stopping':
+        return new StepwiseError(
+          'PARENT_RUN_STOPPING',
+          409,
+          `run '${run.parent_run_id}' is cancelled or has ended, so it starts no more runs`,
+        );
+      case 'children':
+        return new StepwiseError(
+          'SUB_WORKFLOW_LIMIT_EXCEEDED',
+          409,
+          `run '${run.parent_run_id}' already started ${refused.value} runs; one run may start at most ${this.fanOut.maxChildRuns} (STEPWISE_MAX_CHILD_RUNS)`,
+        );
+      default:
+        return null;
+    }
   }
 
   async get(orgId: string, runId: string): Promise<RunRecord> {
@@ -230,20 +293,46 @@ export class RunService {
 
   /**
    * Cancels a run. A run no worker holds is cancelled at once; a run in flight gets a
-   * cancel request that aborts its current step within moments.
+   * cancel request that aborts its current step within moments. With `cascade` (the
+   * default) its unfinished descendants are cancelled too. The run is cancelled first: a
+   * run asked to cancel starts no more children, so none escapes the walk that follows.
    */
-  async cancel(orgId: string, runId: string, reason = 'cancelled by request'): Promise<RunRecord> {
+  async cancel(
+    orgId: string,
+    runId: string,
+    { reason = 'cancelled by request', cascade = true }: { reason?: string; cascade?: boolean } = {},
+  ): Promise<RunRecord> {
+    const result = await this.cancelOne(orgId, runId, reason);
+    if (!result) {
+      const run = await this.get(orgId, runId);
+      throw new StepwiseError(
+        'RUN_ALREADY_FINISHED',
+        409,
+        `run '${run.id}' already finished as '${run.status}'`,
+      );
+    }
+    if (cascade) {
+      const because = `${reason} (cascaded from run ${runId})`;
+      for (const descendant of await this.store.listActiveDescendants(orgId, runId)) {
+        await this.cancelOne(orgId, descendant, because);
+      }
+    }
+    return result.run;
+  }
+
+  private cancelOne(orgId: string, runId: string, reason: string) {
     const now = this.clock.now();
-    const result = await this.store.cancelRun(orgId, runId, now, {
+    return this.store.cancelRun(orgId, runId, now, {
       cancelled: { run_id: runId, type: 'run.cancelled', data: { reason }, at: now },
       requested: { run_id: runId, type: 'run.cancel_requested', data: { reason }, at: now },
     });
-    if (result) return result.run;
-    const run = await this.get(orgId, runId);
-    throw new StepwiseError(
-      'RUN_ALREADY_FINISHED',
-      409,
-      `run '${run.id}' already finished as '${run.status}'`,
-    );
   }
+}
+
+function workflowInactive(workflowId: string): StepwiseError {
+  return new StepwiseError(
+    'WORKFLOW_INACTIVE',
+    409,
+    `workflow '${workflowId}' is not active, so no run may start it as a sub-workflow; activate it first`,
+  );
 }

@@ -32,7 +32,7 @@ export interface WorkflowHooks {
 
 const MAX_SLUG_ATTEMPTS = 50;
 
-/** Creating, editing and reading workflows. Every edit of steps, timeout, concurrency, throttle or max_iterations makes a new version. */
+/** Creating, editing and reading workflows. Every edit of steps, timeout, concurrency, throttle, max_iterations or priority makes a new version. */
 export class WorkflowService {
   constructor(
     private readonly store: Store,
@@ -65,6 +65,7 @@ export class WorkflowService {
       concurrency: input.concurrency,
       throttle: input.throttle,
       max_iterations: input.max_iterations,
+      priority: input.priority,
     });
     checkTrigger(input.trigger_config);
     const now = this.clock.now();
@@ -114,7 +115,8 @@ export class WorkflowService {
       patch.timeout_ms !== undefined ||
       patch.concurrency !== undefined ||
       patch.throttle !== undefined ||
-      patch.max_iterations !== undefined;
+      patch.max_iterations !== undefined ||
+      patch.priority !== undefined;
     const definition = definitionChanged
       ? this.checkDefinition({
           steps: patch.steps ?? current.definition.steps,
@@ -122,6 +124,7 @@ export class WorkflowService {
           concurrency: patch.concurrency ?? current.definition.concurrency,
           throttle: patch.throttle ?? current.definition.throttle,
           max_iterations: patch.max_iterations ?? current.definition.max_iterations,
+          priority: patch.priority ?? current.definition.priority,
         })
       : current.definition;
     if (patch.trigger_config) checkTrigger(patch.trigger_config);

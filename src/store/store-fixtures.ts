@@ -126,6 +126,8 @@ export const makeRun = (
   credits_reserved: 3,
   credits_consumed: 0,
   lease_epoch: 0,
+  priority: 0,
+  depth: 0,
   deadline_at: null,
   created_at: T0,
   started_at: null,

@@ -73,6 +73,19 @@ export interface NewRun {
    * Absent: not throttled.
    */
   throttle?: ThrottleRequest;
+  /**
+   * A sub-workflow start (`run.parent_run_id` set), checked in the insert's transaction
+   * after the idempotency check (a replay finds its run whatever changed since): refused
+   * when the workflow is no longer active (deactivated or deleted), when the parent was
+   * asked to cancel or has ended, or when the parent already started `max_children` runs.
+   */
+  child?: ChildRunCheck;
+}
+
+/** What `insertRun` checks of a sub-workflow start; see `NewRun.child`. */
+export interface ChildRunCheck {
+  /** Most runs one run may start. */
+  max_children: number;
 }
 
 /** One run start to count in the throttle windows of `group`. */
@@ -99,8 +112,11 @@ export interface RunAdmission {
 /** Thrown by `insertRun` when its admission checks fail; nothing was written. */
 export class RunAdmissionRefused extends Error {
   constructor(
-    readonly reason: 'concurrency' | 'credits',
-    /** The org's pending + running runs (concurrency) or credit balance (credits). */
+    readonly reason: 'concurrency' | 'credits' | 'children' | 'workflow_inactive' | 'parent_stopping',
+    /**
+     * The org's pending + running runs (concurrency), its credit balance (credits), the
+     * runs the parent already started (children); 0 otherwise.
+     */
     readonly value: number,
   ) {
     super(`run refused: ${reason} (${value})`);
@@ -244,6 +260,11 @@ export interface Store {
    */
   insertRun(newRun: NewRun): Promise<{ run: RunRecord; created: boolean }>;
   getRun(orgId: string | null, id: string): Promise<RunRecord | null>;
+  /**
+   * The ids of the run's pending and running descendants (children, their children, …,
+   * through finished ones too), parents before their children; none of another org.
+   */
+  listActiveDescendants(orgId: string, runId: string): Promise<string[]>;
   listRuns(filter: RunListFilter): Promise<RunRecord[]>;
   listRunSteps(runId: string): Promise<RunStepRecord[]>;
   listRunEvents(runId: string): Promise<RunEventRecord[]>;
@@ -252,7 +273,10 @@ export interface Store {
 
   /**
    * Leases up to `limit` runs that are pending or running with `available_at <= now`
-   * (never-claimed, woken, or whose lease expired), oldest `available_at` first. A
+   * (never-claimed, woken, or whose lease expired), fairly between orgs: the orgs whose
+   * oldest due run waited longest are served, each gives its runs by `priority` (higher
+   * first) then oldest `available_at` first, and they are taken turn by turn, one run of
+   * each org per turn; so another org's backlog delays a run by one turn, not by its size. A
    * pending run becomes running. Sets `lease_owner`, `lease_expires_at = available_at = now + leaseMs`
    * and bumps `lease_epoch`, which fences every later write of the claim.
    */

@@ -17,10 +17,27 @@ interface SubRunState {
   run_id: string;
 }
 
-/** The service refuses with our errors: a 4xx is final (unknown workflow, no credits), except a rate limit. */
+/** Refusals of the fan-out caps: the step fails with the cap's own code, which names it. */
+const FAN_OUT_CAPS: ReadonlySet<string> = new Set([
+  'SUB_WORKFLOW_DEPTH_EXCEEDED',
+  'SUB_WORKFLOW_LIMIT_EXCEEDED',
+]);
+
+/**
+ * The service refuses with our errors: a 4xx is final (unknown or inactive workflow, no
+ * credits, a fan-out cap), except a rate limit, and a refusal because this run is being
+ * cancelled, which the cancel itself ends (retried, the next claim carries the cancel out).
+ */
 function startFailure(error: unknown, workflow: string): unknown {
   if (!(error instanceof StepwiseError) || error.status >= 500) return error;
   const message = `could not start workflow '${workflow}': ${error.message}`;
+  if (FAN_OUT_CAPS.has(error.code)) return permanentFailure(error.code, message);
+  if (error.code === 'PARENT_RUN_STOPPING') {
+    return new StepFailure('SUB_WORKFLOW_START_FAILED', message, {
+      retryAfterMs: 0,
+      details: { code: error.code },
+    });
+  }
   if (error.status === 429) {
     return new StepFailure('SUB_WORKFLOW_START_FAILED', message, {
       retryAfterMs: error.retryAfterSeconds === undefined ? undefined : error.retryAfterSeconds * 1000,
@@ -63,7 +80,9 @@ export const workflowTool: StepTool<WorkflowParams> = {
     'Starts another workflow of this org (by id or slug) with `input`. With wait: true (default) the step waits, ' +
     'holding no worker, until that run ends and outputs { run_id, status, output }; a child that fails or is ' +
     'cancelled fails this step with SUB_WORKFLOW_FAILED. With wait: false it outputs { run_id } at once. ' +
-    'Retries and crashes never start a second child run.',
+    'Retries and crashes never start a second child run. The workflow must be active; runs nest at most ' +
+    'STEPWISE_MAX_SUB_WORKFLOW_DEPTH deep (SUB_WORKFLOW_DEPTH_EXCEEDED) and one run starts at most ' +
+    'STEPWISE_MAX_CHILD_RUNS runs (SUB_WORKFLOW_LIMIT_EXCEEDED).',
   params: workflowParamsSchema,
   async execute(params, ctx) {
     if (ctx.resume) return settle(ctx.runs, (ctx.resume.state as SubRunState).run_id);

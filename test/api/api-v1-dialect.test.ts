@@ -65,6 +65,7 @@ describe('document 004: /api/v1/workflows', () => {
       concurrency: null,
       throttle: null,
       max_iterations: null,
+      priority: 0,
       status: 'generating',
       is_public: false,
       created_at: expect.any(String),

@@ -53,6 +53,9 @@ interface Fixture {
   regenerateId: string;
   newWorkflow(): Promise<string>;
   runId: string;
+  /** The run POST /v1/runs/{id}/cancel addresses; a cancel ends it, so it is replaced. */
+  cancelRunId: string;
+  newRun(): Promise<string>;
   scheduleId: string;
   keyId: string;
   secretName: string;
@@ -144,6 +147,16 @@ const TARGETS: Target[] = [
     url: (f) => `/v1/workflows/${f.workflowId}/cancel`,
     valid: (f) => ({ jobId: f.runId }),
     refused: () => [{ jobId: 'run_does_not_exist' }],
+  },
+  {
+    method: 'POST',
+    path: '/v1/runs/{id}/cancel',
+    url: (f) => `/v1/runs/${f.cancelRunId}/cancel`,
+    prepare: async (f) => {
+      f.cancelRunId = await f.newRun();
+    },
+    valid: () => ({ cascade: false, reason: 'fuzz' }),
+    refused: () => [{ cascade: 'yes' }, { reason: '' }],
   },
   {
     method: 'POST',
@@ -729,11 +742,15 @@ describe.each(BACKENDS)(`bad bodies on $name (seed ${SEED})`, (backend) => {
     await h.stepwise.secrets.put(orgId, 'FUZZ_SECRET', 'original');
     const newWorkflow = async () =>
       (await h.stepwise.workflows.create(orgId, { title: 'Fuzz regenerate', steps: [step] })).id;
+    const newRun = async () =>
+      (await h.stepwise.runs.start(orgId, workflow.id, { trigger: { type: 'api' } })).run.id;
     f = {
       workflowId: workflow.id,
       regenerateId: await newWorkflow(),
       newWorkflow,
       runId: run.id,
+      cancelRunId: await newRun(),
+      newRun,
       scheduleId: schedule.id,
       keyId: key.id,
       secretName: 'FUZZ_SECRET',

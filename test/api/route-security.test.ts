@@ -97,8 +97,16 @@ const ROUTES: RouteSpec[] = [
   },
   { method: 'GET', path: '/v1/workflows/{id}/jobs', scope: read, ok: 200, object: 'workflow' },
   { method: 'GET', path: '/v1/runs/{id}', scope: read, ok: 200, object: 'run' },
-  // src/api/v1/run-routes.ts (the dashboard's run list)
+  // src/api/v1/run-routes.ts (the dashboard's run list, and cancelling a run)
   { method: 'GET', path: '/v1/runs', scope: read, ok: 200, listing: (f) => f.runId },
+  {
+    method: 'POST',
+    path: '/v1/runs/{id}/cancel',
+    scope: write,
+    ok: 200,
+    object: 'run',
+    body: () => ({ cascade: true }),
+  },
   // src/api/v1/summary-routes.ts
   { method: 'GET', path: '/v1/workflows/{id}/summary', scope: read, ok: 200, object: 'workflow' },
   { method: 'GET', path: '/v1/workflows/{id}/summary/timeline', scope: read, ok: 200, object: 'workflow' },

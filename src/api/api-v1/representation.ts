@@ -25,6 +25,7 @@ export function apiV1Workflow(workflow: WorkflowRecord) {
     concurrency: workflow.definition.concurrency ?? null,
     throttle: workflow.definition.throttle ?? null,
     max_iterations: workflow.definition.max_iterations ?? null,
+    priority: workflow.definition.priority ?? 0,
     status: workflow.status,
     is_public: workflow.is_public,
     created_at: iso(workflow.created_at),

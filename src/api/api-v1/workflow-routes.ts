@@ -4,7 +4,13 @@ import { z } from 'zod';
 import type { Stepwise } from '../../app/stepwise.js';
 import { validationError } from '../../domain/errors.js';
 import { triggerConfigSchema, type WorkflowInput, type WorkflowPatch } from '../../domain/workflow-input.js';
-import { concurrencySchema, stepSchema, throttleSchema } from '../../domain/workflow.js';
+import {
+  concurrencySchema,
+  MAX_PRIORITY,
+  MIN_PRIORITY,
+  stepSchema,
+  throttleSchema,
+} from '../../domain/workflow.js';
 import { principalOf, requireScope } from '../auth.js';
 import { apiV1Execution, apiV1Status, apiV1Workflow } from './representation.js';
 
@@ -34,6 +40,7 @@ const workflowFields = z.object({
   concurrency: concurrencySchema.nullable(),
   throttle: throttleSchema.nullable(),
   max_iterations: z.number().int().min(1).max(100_000).nullable(),
+  priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).nullable(),
   status: z.enum(['active', 'inactive']),
   slug: z.string().max(64),
   is_public: z.boolean(),
@@ -88,6 +95,7 @@ function toCorePatch(body: Partial<z.infer<typeof workflowFields>>): WorkflowPat
     concurrency: body.concurrency ?? undefined,
     throttle: body.throttle ?? undefined,
     max_iterations: body.max_iterations ?? undefined,
+    priority: body.priority ?? undefined,
     trigger_config: body.trigger_config,
     status: body.status,
   };

@@ -27,6 +27,7 @@ export function v1Workflow(workflow: WorkflowRecord) {
     concurrency: workflow.definition.concurrency ?? null,
     throttle: workflow.definition.throttle ?? null,
     maxIterations: workflow.definition.max_iterations ?? null,
+    priority: workflow.definition.priority ?? 0,
     triggerConfig: workflow.trigger_config,
     callbackUrl: workflow.callback_url,
     webhook: webhook ?? null,

@@ -43,10 +43,49 @@ const runsQuery = z
   })
   .strict();
 
-/** `GET /v1/runs`: the org's runs across workflows, newest first, with filters (for the dashboard). */
+// Fastify hands a request without a body to the validator as null.
+const cancelBody = z
+  .object({
+    cascade: z.boolean().optional(),
+    reason: z.string().min(1).max(500).optional(),
+  })
+  .strict()
+  .nullish();
+
+/**
+ * `GET /v1/runs`: the org's runs across workflows, newest first, with filters (for the
+ * dashboard); `POST /v1/runs/{id}/cancel`: one run, and by default its sub-workflow runs.
+ */
 export function registerV1RunRoutes(server: FastifyInstance, stepwise: Stepwise): void {
   const app = server.withTypeProvider<ZodTypeProvider>();
   const read = requireScope(stepwise.keys, 'workflows:read');
+  const write = requireScope(stepwise.keys, 'workflows:write');
+
+  app.post(
+    '/v1/runs/:id/cancel',
+    {
+      preValidation: write,
+      schema: {
+        tags: ['runs'],
+        summary:
+          'Cancel a run: at once when no worker holds it, within moments otherwise; with cascade (default true) its unfinished sub-workflow runs too',
+        params: z.object({ id: z.string().min(1).max(200) }),
+        body: cancelBody,
+      },
+    },
+    async (request) => {
+      const orgId = principalOf(request).org_id;
+      const run = await stepwise.runs.cancel(orgId, request.params.id, {
+        reason: request.body?.reason,
+        cascade: request.body?.cascade,
+      });
+      return {
+        ...v1Job(run),
+        cancelRequested: run.cancel_requested,
+        cascade: request.body?.cascade ?? true,
+      };
+    },
+  );
 
   app.get(
     '/v1/runs',

@@ -3,7 +3,13 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Stepwise } from '../../app/stepwise.js';
 import type { WorkflowInput, WorkflowPatch } from '../../domain/workflow-input.js';
-import { concurrencySchema, stepSchema, throttleSchema } from '../../domain/workflow.js';
+import {
+  concurrencySchema,
+  MAX_PRIORITY,
+  MIN_PRIORITY,
+  stepSchema,
+  throttleSchema,
+} from '../../domain/workflow.js';
 import { isFinalStatus } from '../../domain/run-state.js';
 import { principalOf, requireScope } from '../auth.js';
 import { BoundedCache } from '../bounded-cache.js';
@@ -28,6 +34,7 @@ const workflowBody = z
     concurrency: concurrencySchema.optional(),
     throttle: throttleSchema.optional(),
     maxIterations: z.number().int().min(1).max(100_000).optional(),
+    priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).optional(),
     callbackUrl: z
       .url({ protocol: /^https?$/ })
       .max(2000)
@@ -77,6 +84,7 @@ function toCoreInput(body: Partial<WorkflowBody>): WorkflowPatch {
     concurrency: body.concurrency,
     throttle: body.throttle,
     max_iterations: body.maxIterations,
+    priority: body.priority,
     callback_url: body.callbackUrl,
     credit_cost: body.creditCost,
     trigger_config: body.triggerConfig as WorkflowPatch['trigger_config'],

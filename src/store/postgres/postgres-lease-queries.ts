@@ -20,26 +20,63 @@ import { runCreditsSettleSql } from './postgres-limit-queries.js';
 /** The channel a transaction notifies when it made runs claimable; the payload is empty so notifications coalesce. */
 export const RUNS_CHANNEL = 'stepwise_runs';
 
+const RUNNABLE = `status IN ('pending', 'running') AND available_at IS NOT NULL`;
+
 /**
  * The claim statement; parameters: owner, limit, now (null: the database's clock), lease ms.
- * The subquery's WHERE and ORDER BY match `runs_claim_idx` exactly, so the scan starts at
- * the oldest runnable run and stops after `limit` rows, however many runs have finished.
+ * Fair between orgs: a run's queue is its (org, priority). `queues` lists the queues with
+ * runnable runs by a loose index scan of `runs_org_claim_idx` (one probe per queue, not a
+ * walk of the backlog); `heads` keeps those with a run due now; `served` takes at most
+ * `limit` orgs, those whose oldest due run has waited longest; each served org gets
+ * `share` = ceil(limit / orgs) of its due runs, highest priority first, locked with SKIP
+ * LOCKED as they are read; they are taken turn by turn (every org's first, then every
+ * org's second, …). Every scan is an index range scan of `runs_org_claim_idx`; sorts only
+ * see the rows of the served queues, at most `limit` per queue. An org with fewer due runs
+ * than its share leaves the rest of the limit to the next claim.
  * Each claim bumps `lease_epoch`, the token that fences the claim's later writes.
  */
 export const CLAIM_RUNS_SQL = `
+WITH RECURSIVE queues AS (
+  (SELECT org_id, priority FROM runs WHERE ${RUNNABLE} ORDER BY org_id, priority LIMIT 1)
+  UNION ALL
+  SELECT next.org_id, next.priority FROM queues CROSS JOIN LATERAL (
+    SELECT org_id, priority FROM runs
+    WHERE ${RUNNABLE} AND (org_id, priority) > (queues.org_id, queues.priority)
+    ORDER BY org_id, priority LIMIT 1
+  ) AS next
+), heads AS (
+  SELECT queues.org_id, queues.priority, head.available_at FROM queues CROSS JOIN LATERAL (
+    SELECT available_at FROM runs
+    WHERE ${RUNNABLE} AND org_id = queues.org_id AND priority = queues.priority AND available_at <= ${nowOr('$3')}
+    ORDER BY available_at LIMIT 1
+  ) AS head
+), served AS (
+  SELECT org_id FROM heads GROUP BY org_id ORDER BY min(available_at) LIMIT $2::int
+), share AS (
+  SELECT ceil($2::int::numeric / greatest(count(*), 1))::int AS per_org FROM served
+), candidates AS (
+  SELECT due.id, due.available_at,
+    row_number() OVER (PARTITION BY heads.org_id ORDER BY heads.priority DESC, due.available_at) AS turn
+  FROM heads JOIN served USING (org_id) CROSS JOIN LATERAL (
+    SELECT id, available_at FROM runs
+    WHERE ${RUNNABLE} AND org_id = heads.org_id AND priority = heads.priority AND available_at <= ${nowOr('$3')}
+    ORDER BY available_at
+    LIMIT (SELECT per_org FROM share)
+    FOR UPDATE SKIP LOCKED
+  ) AS due
+), claimed AS (
+  SELECT id, available_at, turn FROM candidates
+  WHERE turn <= (SELECT per_org FROM share)
+  ORDER BY turn, available_at
+  LIMIT $2::int
+)
 UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = ${nowOr('$3')} + $4::bigint,
   available_at = ${nowOr('$3')} + $4::bigint, lease_epoch = runs.lease_epoch + 1
-FROM (
-  SELECT id, available_at FROM runs
-  WHERE status IN ('pending', 'running') AND available_at IS NOT NULL AND available_at <= ${nowOr('$3')}
-  ORDER BY available_at
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED
-) AS claimed
+FROM claimed
 WHERE runs.id = claimed.id
-RETURNING ${columnList(RUN_COLUMNS, 'runs')}, claimed.available_at AS claimed_available_at`;
+RETURNING ${columnList(RUN_COLUMNS, 'runs')}, claimed.available_at AS claimed_available_at, claimed.turn AS claimed_turn`;
 
-/** Leases up to `limit` runnable runs, oldest `available_at` first, in one statement. */
+/** Leases up to `limit` runnable runs, shared fairly between orgs (see `CLAIM_RUNS_SQL`), in one statement. */
 export async function claimRunnableRuns(
   db: Queryable,
   owner: string,
@@ -52,8 +89,11 @@ export async function claimRunnableRuns(
     text: CLAIM_RUNS_SQL,
     values: [owner, limit, now, leaseMs],
   });
-  // RETURNING follows the join's order, not the subquery's: restore oldest-first.
-  rows.sort((a, b) => a.claimed_available_at - b.claimed_available_at);
+  // RETURNING follows the join's order, not the claim's: restore turn by turn, oldest first.
+  rows.sort(
+    (a, b) =>
+      Number(a.claimed_turn) - Number(b.claimed_turn) || a.claimed_available_at - b.claimed_available_at,
+  );
   return rows.map(fromRow.run);
 }
 

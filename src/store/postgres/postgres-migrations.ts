@@ -312,6 +312,20 @@ ALTER TABLE runs ADD COLUMN step_passes JSONB NOT NULL DEFAULT '{}';
 ALTER TABLE run_steps ADD COLUMN iteration INTEGER NOT NULL DEFAULT 1;
 `,
   },
+  {
+    version: 3,
+    name: 'fair claims across orgs, run priority, bounded fan-out',
+    sql: `
+ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN depth INTEGER NOT NULL DEFAULT 0;
+-- The fair claim walks it twice: distinct (org, priority) queues with a loose index scan,
+-- then each queue's runs due now in available_at order.
+CREATE INDEX runs_org_claim_idx ON runs (org_id, priority, available_at)
+  WHERE status IN ('pending', 'running') AND available_at IS NOT NULL;
+-- Counts the runs one run started (the fan-out cap) and finds descendants to cancel.
+CREATE INDEX runs_parent_idx ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+`,
+  },
 ];
 
 /**

@@ -103,6 +103,8 @@ export const RUN_COLUMNS = allColumns<RunRecord>()([
   'credits_consumed',
   'created_at',
   'lease_epoch',
+  'priority',
+  'depth',
   ...(Object.keys(PROGRESS_COLUMN_TYPES) as (keyof RunProgress)[]),
 ]);
 

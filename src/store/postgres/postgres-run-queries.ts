@@ -8,7 +8,7 @@ import type {
   RunStepRecord,
 } from '../../domain/model.js';
 import { isFinalStatus } from '../../domain/run-state.js';
-import type { NewRun, RunListFilter } from '../store.js';
+import { RunAdmissionRefused, type ChildRunCheck, type NewRun, type RunListFilter } from '../store.js';
 import { RUNS_CHANNEL } from './postgres-lease-queries.js';
 import { childWaitKey, eventWaitKey } from '../parking.js';
 import {
@@ -80,7 +80,7 @@ export async function insertCheckedRun(
   newRun: NewRun,
   throttleClock: Millis | null,
 ): Promise<{ run: RunRecord; created: boolean }> {
-  const { run, event, admission, throttle } = newRun;
+  const { run, event, admission, throttle, child } = newRun;
   try {
     return await withTransaction(pool, async (client) => {
       if (admission) await lockOrg(client, run.org_id);
@@ -90,6 +90,7 @@ export async function insertCheckedRun(
         // A replay of an accepted start is answered with the first run, unchecked and uncounted.
         if (existing) return { run: fromRow.run(existing), created: false };
       }
+      if (child) await checkChild(client, run, child);
       if (admission) await checkAdmission(client, run.org_id, admission);
       const windowStart = throttle ? await reserveThrottleWindow(client, throttle, throttleClock) : null;
       // Compared with the run's own time, not the database's: a start that waited into the
@@ -115,6 +116,48 @@ export async function insertCheckedRun(
     if (error instanceof ReplayedStart) return { run: error.run, created: false };
     throw error;
   }
+}
+
+/**
+ * Refuses a sub-workflow start as `NewRun.child` says. The workflow and parent rows are
+ * locked FOR SHARE until the insert commits, so a deactivation or a cancel request either
+ * waits for this start or is seen by it: none lands in between.
+ */
+async function checkChild(
+  client: pg.PoolClient,
+  run: RunRecord,
+  { max_children }: ChildRunCheck,
+): Promise<void> {
+  const workflow = await client.query<{ active: boolean }>(
+    `SELECT status = 'active' AND deleted_at IS NULL AS active FROM workflows WHERE id = $1 FOR SHARE`,
+    [run.workflow_id],
+  );
+  if (!workflow.rows[0]?.active) throw new RunAdmissionRefused('workflow_inactive', 0);
+  const parent = await client.query<{ stopping: boolean }>(
+    `SELECT cancel_requested OR status NOT IN ('pending', 'running') AS stopping FROM runs WHERE id = $1 FOR SHARE`,
+    [run.parent_run_id],
+  );
+  if (parent.rows[0]?.stopping !== false) throw new RunAdmissionRefused('parent_stopping', 0);
+  const started = await client.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM runs WHERE parent_run_id = $1',
+    [run.parent_run_id],
+  );
+  const n = started.rows[0]?.n ?? 0;
+  if (n >= max_children) throw new RunAdmissionRefused('children', n);
+}
+
+/** The ids of the run's unfinished descendants, parents before their children, walking runs_parent_idx. */
+export async function listActiveDescendants(db: Queryable, orgId: string, runId: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `WITH RECURSIVE tree (id, status, depth) AS (
+      SELECT id, status, 1 FROM runs WHERE parent_run_id = $1 AND org_id = $2
+      UNION ALL
+      SELECT runs.id, runs.status, tree.depth + 1 FROM runs JOIN tree ON runs.parent_run_id = tree.id
+    )
+    SELECT id FROM tree WHERE status IN ('pending', 'running') ORDER BY depth, id`,
+    [runId, orgId],
+  );
+  return rows.map((row) => row.id);
 }
 
 /** Rolls `insertCheckedRun` back when the run turned out to be a replay. */

@@ -3,6 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase, testDatabaseUrl } from '../../../test/support/postgres.js';
 import type { Millis, RunRecord } from '../../domain/model.js';
 import type { RunCheckpoint } from '../store.js';
+import { runFairClaimContract } from '../fair-claim.contract.js';
 import { runRunControlContract } from '../run-control.contract.js';
 import { runRunRacesContract } from '../run-races.contract.js';
 import { runRunLifecycleContract } from '../run-lifecycle.contract.js';
@@ -56,6 +57,7 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
   runRunLifecycleContract(contract);
   runRunControlContract(contract);
   runRunRacesContract(contract);
+  runFairClaimContract(contract);
 
   describe('on PostgreSQL', () => {
     const sql = async <T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) => {
@@ -300,23 +302,58 @@ describe.skipIf(!testDatabaseUrl)(title, () => {
     });
 
     // How fast that is with the finished runs stored is the benchmark's business (npm run bench).
-    it('claims through the partial claim index, with no sort, with 100,000 finished runs present', async () => {
+    it("claims through the per-org claim index, sorting only the served queues' rows, past a 20,000-run backlog", async () => {
       const { url, store } = await setup();
       await seedRuns(url, 100_000, 'completed', T0 - 1_000_000, 'done');
-      await seedRuns(url, 1000, 'pending', T0);
+      await seedRuns(url, 20_000, 'pending', T0);
+      await sql(
+        url,
+        `INSERT INTO runs (id, org_id, workflow_id, workflow_version, status, input, step_index, current_step,
+           total_steps, attempt, available_at, "trigger", created_at, updated_at)
+         VALUES ('run_lone', 'org_other', 'wf_other', 1, 'pending', '{}', 0, 0, 1, 1, $1, '{"type":"api"}', $1, $1)`,
+        [T0 + 30_000],
+      );
       await sql(url, 'ANALYZE runs');
 
-      const [explained] = await sql<{ 'QUERY PLAN': unknown }>(
-        url,
-        `EXPLAIN (FORMAT JSON) ${CLAIM_RUNS_SQL}`,
-        ['w1', 10, T0 + 10_000, LEASE_MS],
-      );
-      const plan = JSON.stringify(explained!['QUERY PLAN']);
-      expect(plan).toContain('"Index Name":"runs_claim_idx"');
-      expect(plan).not.toContain('"Node Type":"Sort"');
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      type PlanNode = {
+        'Node Type': string;
+        'Index Name'?: string;
+        'Actual Rows': number;
+        Plans?: PlanNode[];
+      };
+      let root: PlanNode;
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+          `EXPLAIN (ANALYZE, FORMAT JSON) ${CLAIM_RUNS_SQL}`,
+          ['w1', 10, T0 + 60_000, LEASE_MS],
+        );
+        root = rows[0]!['QUERY PLAN'][0].Plan;
+      } finally {
+        await client.query('ROLLBACK');
+        await client.end();
+      }
+      const nodes: PlanNode[] = [];
+      const walk = (node: PlanNode) => {
+        nodes.push(node);
+        node.Plans?.forEach(walk);
+      };
+      walk(root);
 
-      const claimed = await store.claimRunnableRuns('w1', 10, LEASE_MS, T0 + 10_000);
-      expect(claimed.map((run) => run.status)).toEqual(Array(10).fill('running'));
+      expect(nodes.some((node) => node['Index Name'] === 'runs_org_claim_idx')).toBe(true);
+      expect(nodes.filter((node) => node['Node Type'] === 'Seq Scan')).toEqual([]);
+      // Sorts see the rows of the served queues (at most the limit each), never the backlog.
+      const sorted = nodes.filter((node) => node['Node Type'] === 'Sort').map((node) => node['Actual Rows']);
+      expect(sorted.every((rows) => rows <= 20)).toBe(true);
+
+      // Each of the two orgs' share is 5: the lone run and 5 of the backlog; the next claim
+      // (the worker asks again at once after a claim that got anything) takes the rest.
+      const claimed = await store.claimRunnableRuns('w1', 10, LEASE_MS, T0 + 60_000);
+      expect(claimed.map((run) => run.status)).toEqual(Array(6).fill('running'));
+      expect(claimed.map((run) => run.id)).toContain('run_lone');
+      expect(await store.claimRunnableRuns('w1', 10, LEASE_MS, T0 + 60_000)).toHaveLength(10);
     });
 
     it('lets three stores migrate one empty database at once', async () => {

@@ -247,9 +247,13 @@ export class PostgresStore implements Store {
 
   insertRun(newRun: NewRun): Promise<{ run: RunRecord; created: boolean }> {
     // Without admission checks or a throttle, the one-statement insert: the hot path stays one round trip.
-    return newRun.admission || newRun.throttle
+    return newRun.admission || newRun.throttle || newRun.child
       ? runs.insertCheckedRun(this.pool, newRun, this.decidingAt(newRun.run.created_at))
       : runs.insertRun(this.pool, newRun);
+  }
+
+  listActiveDescendants(orgId: string, runId: string): Promise<string[]> {
+    return runs.listActiveDescendants(this.pool, orgId, runId);
   }
 
   getRun(orgId: string | null, id: string): Promise<RunRecord | null> {

@@ -301,6 +301,16 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN step_passes TEXT NOT NULL DEFAULT '{}';
   ALTER TABLE run_steps ADD COLUMN iteration INTEGER NOT NULL DEFAULT 1;
   `,
+  // Fair claims across orgs and priority inside an org (runs_org_claim_idx: the claim seeks
+  // each (org, priority) queue, then walks its runs due now); bounded fan-out (runs_parent_idx
+  // counts a run's children and finds descendants to cancel).
+  `
+  ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE runs ADD COLUMN depth INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX runs_org_claim_idx ON runs (org_id, priority, available_at)
+    WHERE status IN ('pending', 'running') AND available_at IS NOT NULL;
+  CREATE INDEX runs_parent_idx ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+  `,
 ];
 
 /**

@@ -108,6 +108,8 @@ export const RUN_CODECS: Codecs<RunRecord> = {
   credits_consumed: 'value',
   created_at: 'value',
   lease_epoch: 'value',
+  priority: 'value',
+  depth: 'value',
 };
 
 export const RUN_STEP_CODECS: Codecs<RunStepRecord> = {

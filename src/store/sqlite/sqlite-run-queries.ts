@@ -8,7 +8,15 @@ import type {
 } from '../../domain/model.js';
 import { isFinalStatus, type RunStatus } from '../../domain/run-state.js';
 import { firstMatch, parkedWait, resumedByEndedChild, resumedByEvent } from '../parking.js';
-import type { HeldLease, LeaseRenewal, NewRun, RunCheckpoint, RunListFilter } from '../store.js';
+import {
+  RunAdmissionRefused,
+  type ChildRunCheck,
+  type HeldLease,
+  type LeaseRenewal,
+  type NewRun,
+  type RunCheckpoint,
+  type RunListFilter,
+} from '../store.js';
 import type { SqliteConnection, StoreSignal } from './sqlite-connection.js';
 import { enqueueRunCallbacks } from './sqlite-delivery-queries.js';
 import {
@@ -33,13 +41,6 @@ import {
 
 const RUNNABLE = `status IN ('pending', 'running') AND available_at IS NOT NULL`;
 
-/**
- * The claim query. Its WHERE repeats the claim index's predicate word for word and it
- * orders by the indexed column, so SQLite walks `runs_claim_idx` instead of sorting the
- * backlog. Exported so a test can hold it to that with EXPLAIN QUERY PLAN.
- */
-export const CLAIM_RUNS_SQL = `SELECT id FROM runs WHERE ${RUNNABLE} AND available_at <= ? ORDER BY available_at LIMIT ?`;
-
 const {
   available_at: _availableAt,
   lease_owner: _leaseOwner,
@@ -57,8 +58,6 @@ const SQL = {
   stepsOfRun: 'SELECT * FROM run_steps WHERE run_id = ? ORDER BY step_index, attempt, started_at',
   eventsOfRun: 'SELECT * FROM run_events WHERE run_id = ? ORDER BY seq',
   lastEventOfRun: 'SELECT * FROM run_events WHERE run_id = ? ORDER BY seq DESC LIMIT 1',
-  leaseRun: `UPDATE runs SET status = CASE status WHEN 'pending' THEN 'running' ELSE status END,
-    lease_owner = ?, lease_expires_at = ?, available_at = ?, lease_epoch = lease_epoch + 1 WHERE id = ? RETURNING *`,
   completedOutputs: `SELECT run_id, step_id, output FROM run_steps
     WHERE run_id IN (SELECT value FROM json_each(?)) AND status = 'completed'
     ORDER BY iteration, attempt, finished_at`,
@@ -84,6 +83,16 @@ const SQL = {
       WHERE run_id = @run_id AND type = 'run.woke' AND json_extract(data, '$.event_id') IS NOT NULL)
     ORDER BY created_at, rowid`,
   runStatus: 'SELECT status FROM runs WHERE id = ?',
+  workflowStatus: 'SELECT status, deleted_at FROM workflows WHERE id = ?',
+  childCount: 'SELECT count(*) AS n FROM runs WHERE parent_run_id = ?',
+  // Walks runs_parent_idx level by level; finished runs are walked through (their children
+  // may still run) but not returned.
+  activeDescendants: `WITH RECURSIVE tree (id, status, depth) AS (
+      SELECT id, status, 1 FROM runs WHERE parent_run_id = ? AND org_id = ?
+      UNION ALL
+      SELECT runs.id, runs.status, tree.depth + 1 FROM runs JOIN tree ON runs.parent_run_id = tree.id
+    )
+    SELECT id FROM tree WHERE status IN ('pending', 'running') ORDER BY depth, id`,
   wakeParent: `UPDATE runs SET available_at = @at, wait_run_id = NULL, updated_at = @at
     WHERE id = @parent_id AND wait_run_id = @child_id`,
   releaseLease: `UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, available_at = ?
@@ -110,12 +119,19 @@ const toRun = (row: unknown): RunRecord => decodeRow(row, RUN_CODECS);
 export class SqliteRunQueries {
   constructor(private readonly connection: SqliteConnection) {}
 
-  insertRun({ run, event, admission, throttle }: NewRun): Promise<{ run: RunRecord; created: boolean }> {
+  insertRun({
+    run,
+    event,
+    admission,
+    throttle,
+    child,
+  }: NewRun): Promise<{ run: RunRecord; created: boolean }> {
     return this.connection.writeSoon((signals) => {
       if (run.idempotency_key !== null) {
         const existing = this.get(SQL.runByIdempotencyKey, run.org_id, run.idempotency_key);
         if (existing !== undefined) return { run: toRun(existing), created: false };
       }
+      if (child) this.checkChild(run, child);
       if (admission) checkAdmission(this.connection, run.org_id, admission);
       const windowStart = throttle ? reserveThrottleWindow(this.connection, throttle, run.created_at) : null;
       const throttled = windowStart !== null && windowStart > run.created_at;
@@ -131,6 +147,27 @@ export class SqliteRunQueries {
       if (claimable) signals.push({ kind: 'runsAvailable' });
       return { run: inserted, created: true };
     });
+  }
+
+  /** Refuses a sub-workflow start as `NewRun.child` says; the caller's transaction makes it atomic. */
+  private checkChild(run: RunRecord, { max_children }: ChildRunCheck): void {
+    const workflow = this.get(SQL.workflowStatus, run.workflow_id) as
+      { status: string; deleted_at: Millis | null } | undefined;
+    if (workflow?.status !== 'active' || workflow.deleted_at !== null) {
+      throw new RunAdmissionRefused('workflow_inactive', 0);
+    }
+    const parent = this.get(SQL.runById, run.parent_run_id) as
+      { status: RunStatus; cancel_requested: number } | undefined;
+    if (!parent || isFinalStatus(parent.status) || parent.cancel_requested === 1) {
+      throw new RunAdmissionRefused('parent_stopping', 0);
+    }
+    const { n } = this.get(SQL.childCount, run.parent_run_id) as { n: number };
+    if (n >= max_children) throw new RunAdmissionRefused('children', n);
+  }
+
+  /** The ids of the run's unfinished descendants, parents before their children. */
+  listActiveDescendants(orgId: string, runId: string): string[] {
+    return (this.all(SQL.activeDescendants, runId, orgId) as { id: string }[]).map((row) => row.id);
   }
 
   getRun(orgId: string | null, id: string): RunRecord | null {
@@ -172,15 +209,6 @@ export class SqliteRunQueries {
   lastRunEvent(runId: string): RunEventRecord | null {
     const row = this.get(SQL.lastEventOfRun, runId);
     return row === undefined ? null : decodeRow(row, RUN_EVENT_CODECS);
-  }
-
-  claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): RunRecord[] {
-    return this.connection.write(() => {
-      const ids = this.all(CLAIM_RUNS_SQL, now, limit) as { id: string }[];
-      const until = now + leaseMs;
-      const lease = this.connection.statement(SQL.leaseRun);
-      return ids.map(({ id }) => toRun(lease.get(owner, until, until, id)));
-    });
   }
 
   loadStepOutputs(runIds: string[]): Map<string, Record<string, unknown>> {

@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { runFairClaimContract } from '../fair-claim.contract.js';
 import { runRunControlContract } from '../run-control.contract.js';
 import { runRunRacesContract } from '../run-races.contract.js';
 import { runRunLifecycleContract } from '../run-lifecycle.contract.js';
 import { makeOrg, makeRun, makeWorkflow } from '../store-fixtures.js';
 import { runStoreContract } from '../store.contract.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
-import { CLAIM_RUNS_SQL } from './sqlite-run-queries.js';
+import { CLAIM_QUEUE_SQL } from './sqlite-claim-queries.js';
 import { SqliteStore } from './sqlite-store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'stepwise-sqlite-'));
@@ -26,6 +27,7 @@ for (const options of [
   runRunLifecycleContract(options);
   runRunControlContract(options);
   runRunRacesContract(options);
+  runFairClaimContract(options);
 }
 
 describe('SqliteStore on a file', () => {
@@ -66,17 +68,31 @@ describe('SqliteStore on a file', () => {
     expect(versions).toEqual(SQLITE_MIGRATIONS.map((_, i) => i + 1));
   });
 
-  it('claims through the partial claim index, without sorting', async () => {
+  it('claims through the partial per-org claim index, seeking each queue, without sorting', async () => {
     const path = tempPath();
     await open(path);
     const db = new Database(path, { readonly: true });
-    const plan = db
-      .prepare(`EXPLAIN QUERY PLAN ${CLAIM_RUNS_SQL}`)
-      .all(0, 10)
-      .map((row) => (row as { detail: string }).detail);
+    const planOf = (sql: string, ...params: unknown[]) =>
+      db
+        .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .all(...params)
+        .map((row) => (row as { detail: string }).detail)
+        .join('\n');
+    const plans = {
+      first: planOf(CLAIM_QUEUE_SQL.first),
+      after: planOf(CLAIM_QUEUE_SQL.after, 'org_a', 0),
+      due: planOf(CLAIM_QUEUE_SQL.due, 'org_a', 0, 0, 10),
+    };
     db.close();
-    expect(plan.join('\n')).toMatch(/USING INDEX runs_claim_idx/);
-    expect(plan.join('\n')).not.toMatch(/TEMP B-TREE/);
+    for (const plan of Object.values(plans)) {
+      expect(plan).toMatch(/USING (COVERING )?INDEX runs_org_claim_idx/);
+      expect(plan).not.toMatch(/TEMP B-TREE/);
+    }
+    // A seek past the previous queue and a range of one queue, not a scan of the index.
+    expect(plans.after).toMatch(
+      /SEARCH runs USING (COVERING )?INDEX runs_org_claim_idx \(\(org_id,priority\)>\(\?,\?\)\)/,
+    );
+    expect(plans.due).toMatch(/org_id=\? AND priority=\? AND available_at>\? AND available_at<\?/);
   });
 
   it('keeps its data across close and reopen', async () => {

@@ -45,6 +45,7 @@ import { SqliteLimitQueries } from './sqlite-limit-queries.js';
 import { SqliteInstanceQueries } from './sqlite-instance-queries.js';
 import { SqliteMarketplaceQueries } from './sqlite-marketplace-queries.js';
 import { SqliteReportQueries } from './sqlite-report-queries.js';
+import { claimRunnableRuns } from './sqlite-claim-queries.js';
 import { SqliteRunQueries } from './sqlite-run-queries.js';
 import { SqliteScheduleQueries } from './sqlite-schedule-queries.js';
 
@@ -344,8 +345,12 @@ export class SqliteStore implements Store {
     return this.runs.lastRunEvent(runId);
   }
 
+  async listActiveDescendants(orgId: string, runId: string): Promise<string[]> {
+    return this.runs.listActiveDescendants(orgId, runId);
+  }
+
   async claimRunnableRuns(owner: string, limit: number, leaseMs: number, now: Millis): Promise<RunRecord[]> {
-    return this.runs.claimRunnableRuns(owner, limit, leaseMs, now);
+    return claimRunnableRuns(this.connection, owner, limit, leaseMs, now);
   }
 
   async loadStepOutputs(runIds: string[]): Promise<Map<string, Record<string, unknown>>> {
