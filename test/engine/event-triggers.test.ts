@@ -1,24 +1,11 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { insufficientCredits } from '../../src/domain/errors.js';
 import type { TriggerConfig, WorkflowRecord } from '../../src/domain/model.js';
 import { EventService } from '../../src/services/event-service.js';
-import { createTestDatabase, type TestDatabase, testDatabaseUrl } from '../support/postgres.js';
+import { eachBackend } from '../support/backends.js';
 import { startHarness, type Harness } from '../support/stepwise-harness.js';
 
-const backends = [
-  { name: 'sqlite', database: async () => undefined as string | undefined },
-  ...(testDatabaseUrl ? [{ name: 'postgres', database: async () => (await sharedPostgres()).url }] : []),
-];
-
-let postgres: TestDatabase | null = null;
-async function sharedPostgres(): Promise<TestDatabase> {
-  postgres ??= await createTestDatabase();
-  await postgres.reset();
-  return postgres;
-}
-afterAll(async () => {
-  await postgres?.drop();
-});
+const backends = eachBackend();
 
 const email = { from: 'x@y.com', subject: 'Invoice overdue', payload: { amount: 5 }, labels: ['billing'] };
 

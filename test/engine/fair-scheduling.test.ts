@@ -1,25 +1,12 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { json, startApiHarness, type ApiHarness } from '../support/api-harness.js';
-import { createTestDatabase, type TestDatabase, testDatabaseUrl } from '../support/postgres.js';
+import { eachBackend } from '../support/backends.js';
 import { waitForRun } from '../support/stepwise-harness.js';
 
 // Workers shared fairly between orgs, and a workflow's priority inside its org, seen from
 // the REST API of a whole Stepwise.
 
-const backends = [
-  { name: 'sqlite', database: async () => undefined as string | undefined },
-  ...(testDatabaseUrl ? [{ name: 'postgres', database: async () => (await sharedPostgres()).url }] : []),
-];
-
-let postgres: TestDatabase | null = null;
-async function sharedPostgres(): Promise<TestDatabase> {
-  postgres ??= await createTestDatabase();
-  await postgres.reset();
-  return postgres;
-}
-afterAll(async () => {
-  await postgres?.drop();
-});
+const backends = eachBackend();
 
 let h: ApiHarness | null = null;
 afterEach(async () => {

@@ -1,26 +1,13 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/domain/model.js';
 import { isFinalStatus } from '../../src/domain/run-state.js';
 import { json, startApiHarness, type ApiHarness } from '../support/api-harness.js';
-import { createTestDatabase, type TestDatabase, testDatabaseUrl } from '../support/postgres.js';
+import { eachBackend } from '../support/backends.js';
 import { waitFor } from '../support/stepwise-harness.js';
 
 // Bounded fan-out, through the REST API of a whole Stepwise on the `unlimited` plan (the
 // harness's default): the issue's self-forking workflow, deactivation, cascading cancels.
-const backends = [
-  { name: 'sqlite', database: async () => undefined as string | undefined },
-  ...(testDatabaseUrl ? [{ name: 'postgres', database: async () => (await sharedPostgres()).url }] : []),
-];
-
-let postgres: TestDatabase | null = null;
-async function sharedPostgres(): Promise<TestDatabase> {
-  postgres ??= await createTestDatabase();
-  await postgres.reset();
-  return postgres;
-}
-afterAll(async () => {
-  await postgres?.drop();
-});
+const backends = eachBackend();
 
 let h: ApiHarness | null = null;
 afterEach(async () => {

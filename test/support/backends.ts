@@ -27,3 +27,24 @@ export function databaseFor(backend: BackendName): () => string | undefined {
   });
   return () => database?.url;
 }
+
+/**
+ * The backends for `describe.each`, each with `database()`: on PostgreSQL the URL of one
+ * database shared by the calling file, emptied at each call and dropped after the file;
+ * on SQLite undefined. Call it at the top of a test file.
+ */
+export function eachBackend(): { name: BackendName; database: () => Promise<string | undefined> }[] {
+  let postgres: TestDatabase | null = null;
+  afterAll(async () => {
+    await postgres?.drop();
+  });
+  const shared = async (): Promise<string> => {
+    postgres ??= await createTestDatabase();
+    await postgres.reset();
+    return postgres.url;
+  };
+  return BACKENDS.filter((backend) => backend.enabled).map((backend) => ({
+    name: backend.name,
+    database: backend.name === 'postgres' ? shared : async () => undefined,
+  }));
+}
