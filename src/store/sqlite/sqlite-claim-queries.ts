@@ -47,22 +47,24 @@ export function claimRunnableRuns(
   return connection.write(() => {
     const dueIn = (queue: Queue, count: number) =>
       connection.statement(CLAIM_QUEUE_SQL.due).all(queue.org_id, queue.priority, now, count) as Due[];
-    // Each org's queues with a run due now, and when its longest-waiting due run became due.
-    const orgs = new Map<string, { queues: Queue[]; since: Millis }>();
+    // Each org's due runs, queue by queue, and when its longest-waiting due run became due.
+    // One read per queue: the most a queue can give is `limit`, so it is read once.
+    const orgs = new Map<string, { due: Due[][]; since: Millis }>();
     for (const queue of runnableQueues(connection)) {
-      const [head] = dueIn(queue, 1);
+      const due = dueIn(queue, limit);
+      const [head] = due;
       if (head === undefined) continue;
-      const org = orgs.get(queue.org_id) ?? { queues: [], since: head.available_at };
+      const org = orgs.get(queue.org_id) ?? { due: [], since: head.available_at };
       // Queues come lowest priority first within an org: a higher one goes in front.
-      org.queues.unshift(queue);
+      org.due.unshift(due);
       org.since = Math.min(org.since, head.available_at);
       orgs.set(queue.org_id, org);
     }
     const served = [...orgs.values()].sort((a, b) => a.since - b.since).slice(0, limit);
     const turns = served
       .flatMap((org) =>
-        org.queues
-          .flatMap((queue) => dueIn(queue, limit))
+        org.due
+          .flat()
           .slice(0, limit)
           .map((run, turn) => ({ ...run, turn })),
       )
