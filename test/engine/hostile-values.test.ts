@@ -103,11 +103,16 @@ for (const backend of BACKENDS) {
         ]);
         const runs = await Promise.all(started.map(({ run }) => waitForRun(h.stepwise, run.id, 15_000)));
         const hostileRun = runs.at(-1)!;
-        // The premise: the hostile result went to the store in a batch with healthy ones.
+        // The premise: the hostile result went to the store in a batch with healthy ones. SQLite
+        // commits one batch at a time, so the answers released together always share one; on
+        // PostgreSQL four commits run in parallel and the hostile one may go alone, when this
+        // run checks the outcome only.
         const shared = batches.filter((batch) =>
           batch.some((c) => c.run_id === hostileRun.id && c.steps.length > 0),
         );
-        expect(shared[0]!.length).toBeGreaterThan(1);
+        if (h.stepwise.store.backend === 'sqlite') {
+          expect(Math.max(...shared.map((batch) => batch.length))).toBeGreaterThan(1);
+        }
         const sent = gate.idempotencyKeys;
         return { healthy: runs.slice(0, -1), hostile: hostileRun, sent };
       } finally {
