@@ -1,5 +1,4 @@
 import { permanentFailure, StepFailure, toErrorInfo, type ErrorInfo } from '../domain/errors.js';
-import { newId } from '../domain/ids.js';
 import {
   pickProgress,
   type RunEventInput,
@@ -19,12 +18,12 @@ import {
   type StepDefinition,
   type WorkflowDefinition,
 } from '../domain/workflow.js';
-import type { RunCheckpoint } from '../store/store.js';
 import type { ToolOutcome } from '../tools/tool.js';
 import { executedPasses, passesAfterMove } from '../domain/step-passes.js';
 import { slotFor, type RunSlot } from './concurrency-slot.js';
 import { CheckpointRefused } from './checkpoint-queue.js';
 import { LeaseWatch } from './lease-watch.js';
+import { RunRecorder } from './run-recorder.js';
 import type { ExecutionDeps } from './execution-deps.js';
 import { invokeStep, stopError, whenHolds, type StepResult, type StopReason } from './step-invocation.js';
 
@@ -48,8 +47,6 @@ export class RunExecution {
   private lastOutput: unknown = null;
   private concurrencySlot: RunSlot | null = null;
   private definition: WorkflowDefinition | null = null;
-  /** When the parked wait this execution commits began (an event wait's `since`). */
-  private waitBeganAt: number | null = null;
   /**
    * When the run reached the step at its cursor, as a wait counts it: when the previous
    * step began (a callback it asked for may come back before its result is even read),
@@ -62,6 +59,7 @@ export class RunExecution {
   /** Knows every secret value the run's steps use: what this execution stores and logs goes through it. */
   private readonly redactor = new SecretRedactor();
   private readonly deps: ExecutionDeps;
+  private readonly recorder: RunRecorder;
 
   /**
    * @param leaseConfirmedUntil `performance.now()` when the claim was asked for, plus the
@@ -81,6 +79,7 @@ export class RunExecution {
     const { id: _id, ...rest } = run;
     this.progress = pickProgress(rest);
     this.progress.step_passes = { ...(this.progress.step_passes ?? {}) };
+    this.recorder = new RunRecorder(run, this.progress, this.redactor, this.deps);
     this.leaseWatch = new LeaseWatch(leaseConfirmedUntil, () => this.stop('lease_lost'));
     this.reachedAt = run.updated_at;
     this.stepStartedAt = run.updated_at;
@@ -182,7 +181,7 @@ export class RunExecution {
     if (this.progress.started_at === null) {
       this.progress.started_at = now;
       this.progress.deadline_at = definition.timeout_ms ? now + definition.timeout_ms : null;
-      events.push(this.event('run.started', { attempt: this.progress.attempt }, now));
+      events.push(this.recorder.event('run.started', { attempt: this.progress.attempt }, now));
     }
     const previous = definition.steps
       .slice(0, this.progress.step_index)
@@ -244,8 +243,8 @@ export class RunExecution {
         continue;
       }
       if (!holds) {
-        const record = this.stepRecord(step, 'skipped', null, null, null, startedAt);
-        events.push(this.event('step.skipped', { step_id: step.id, when: step.when }, startedAt));
+        const record = this.recorder.stepRecord(step, 'skipped', null, null, null, startedAt);
+        events.push(this.recorder.event('step.skipped', { step_id: step.id, when: step.when }, startedAt));
         this.advanceTo(this.progress.step_index + 1);
         if (!(await this.commit(events, [record]))) return;
         events = [];
@@ -254,7 +253,7 @@ export class RunExecution {
 
       this.progress.current_step = this.progress.step_index + 1;
       events.push(
-        this.event(
+        this.recorder.event(
           'step.started',
           {
             step_id: step.id,
@@ -283,7 +282,7 @@ export class RunExecution {
         return this.handleStop(
           result.reason,
           events,
-          this.stepRecord(step, 'failed', result.params, null, stopError(result.reason), startedAt),
+          this.recorder.stepRecord(step, 'failed', result.params, null, stopError(result.reason), startedAt),
         );
       }
       const next = await this.settleStoring(definition, step, result, events, startedAt, finishedAt);
@@ -350,7 +349,7 @@ export class RunExecution {
 
     this.outputs[step.id] = outcome.output;
     this.lastOutput = outcome.output;
-    const record = this.stepRecord(
+    const record = this.recorder.stepRecord(
       step,
       'completed',
       result.params,
@@ -360,7 +359,7 @@ export class RunExecution {
       finishedAt,
     );
     events.push(
-      this.event(
+      this.recorder.event(
         'step.completed',
         { step_id: step.id, attempt: this.progress.attempt, duration_ms: finishedAt - startedAt },
         finishedAt,
@@ -417,14 +416,25 @@ export class RunExecution {
     const { failure } = result;
     const error = toErrorInfo(failure);
     const attempt = this.progress.attempt;
-    const record = this.stepRecord(step, 'failed', result.params, null, error, startedAt, finishedAt);
-    const events = [...carried, this.event('step.failed', { step_id: step.id, attempt, error }, finishedAt)];
+    const record = this.recorder.stepRecord(
+      step,
+      'failed',
+      result.params,
+      null,
+      error,
+      startedAt,
+      finishedAt,
+    );
+    const events = [
+      ...carried,
+      this.recorder.event('step.failed', { step_id: step.id, attempt, error }, finishedAt),
+    ];
     const policy = step.retry ?? DEFAULT_RETRY_POLICY;
     if (failure.retriable && hasAttemptsLeft(policy, attempt)) {
       const delay = Math.max(retryDelayMs(policy, attempt + 1, this.deps.random), failure.retryAfterMs ?? 0);
       const wakeAt = this.capByDeadline(finishedAt + delay);
       events.push(
-        this.event(
+        this.recorder.event(
           'step.retry_scheduled',
           { step_id: step.id, next_attempt: attempt + 1, delay_ms: delay, wake_at: wakeAt },
           finishedAt,
@@ -460,13 +470,17 @@ export class RunExecution {
     this.progress.wait_event_type = wait?.kind === 'event' ? wait.event_type : null;
     this.progress.wait_match = wait?.kind === 'event' ? wait.match : null;
     this.progress.wait_run_id = wait?.kind === 'run' ? wait.run_id : null;
-    this.waitBeganAt = wait?.kind === 'event' ? wait.since : null;
+    this.recorder.waitBeganAt = wait?.kind === 'event' ? wait.since : null;
     const parkedUntil = wakeAt === null ? this.progress.deadline_at : this.capByDeadline(wakeAt);
     this.park(parkedUntil);
     await this.commit(
       [
         ...carried,
-        this.event('run.waiting', { step_id: step.id, wake_at: parkedUntil, wait: wait ?? null }, at),
+        this.recorder.event(
+          'run.waiting',
+          { step_id: step.id, wake_at: parkedUntil, wait: wait ?? null },
+          at,
+        ),
       ],
       [],
     );
@@ -508,16 +522,12 @@ export class RunExecution {
     this.progress.finished_at = at;
     this.progress.output = status === 'completed' || status === 'partial_complete' ? this.lastOutput : null;
     this.progress.error = error;
-    this.progress.step_state = null;
-    this.progress.resume_payload = null;
-    this.progress.wait_event_type = null;
-    this.progress.wait_match = null;
-    this.progress.wait_run_id = null;
+    this.clearStepState();
     this.park(null);
     const data: Record<string, unknown> = { duration_ms: at - (this.progress.started_at ?? at) };
     if (error) data.error = error;
     await this.commit(
-      [...events, this.event(`run.${status}` as RunEventType, data, at)],
+      [...events, this.recorder.event(`run.${status}` as RunEventType, data, at)],
       records,
       this.run.parent_run_id,
     );
@@ -536,6 +546,11 @@ export class RunExecution {
     this.progress.step_index = index;
     this.reachedAt = this.stepStartedAt;
     this.progress.attempt = 1;
+    this.clearStepState();
+  }
+
+  /** Forgets what the step at the cursor kept while suspended and what it waited for. */
+  private clearStepState(): void {
     this.progress.step_state = null;
     this.progress.resume_payload = null;
     this.progress.wait_event_type = null;
@@ -552,76 +567,8 @@ export class RunExecution {
     steps: RunStepRecord[],
     wakeParent: string | null = null,
   ): Promise<boolean> {
-    this.progress.updated_at = this.deps.clock.now();
-    const checkpoint: RunCheckpoint = {
-      run_id: this.run.id,
-      org_id: this.run.org_id,
-      lease_epoch: this.run.lease_epoch,
-      progress: { ...this.progress, step_passes: { ...this.progress.step_passes } },
-      steps,
-      events,
-      wake_parent_run_id: wakeParent,
-      wait_began_at: this.progress.wait_event_type === null ? null : this.waitBeganAt,
-    };
-    const ok = await this.deps.checkpoints.submit(
-      this.redactor.empty ? checkpoint : this.redacted(checkpoint),
-    );
+    const ok = await this.recorder.commit(events, steps, wakeParent);
     if (!ok) this.stop('lease_lost');
     return ok;
-  }
-
-  /**
-   * The checkpoint with the run's secret values redacted from everything a reader sees:
-   * step inputs, outputs and errors, the timeline and the run's output and error. The
-   * run's own state (cursor, wait match, a suspended step's state) is kept as the engine
-   * needs it.
-   */
-  private redacted(checkpoint: RunCheckpoint): RunCheckpoint {
-    const { redactor } = this;
-    return {
-      ...checkpoint,
-      progress: {
-        ...checkpoint.progress,
-        output: redactor.redact(checkpoint.progress.output),
-        error: redactor.redact(checkpoint.progress.error),
-      },
-      steps: checkpoint.steps.map((step) => ({
-        ...step,
-        input: redactor.redact(step.input),
-        output: redactor.redact(step.output),
-        error: redactor.redact(step.error),
-      })),
-      events: checkpoint.events.map((event) => ({ ...event, data: redactor.redact(event.data) })),
-    };
-  }
-
-  private stepRecord(
-    step: StepDefinition,
-    status: RunStepRecord['status'],
-    input: unknown,
-    output: unknown,
-    error: ErrorInfo | null,
-    startedAt: number,
-    finishedAt = startedAt,
-  ): RunStepRecord {
-    return {
-      id: newId('step'),
-      run_id: this.run.id,
-      step_id: step.id,
-      step_index: this.progress.step_index,
-      iteration: this.progress.iteration,
-      attempt: this.progress.attempt,
-      tool: step.tool,
-      status,
-      input,
-      output,
-      error,
-      started_at: startedAt,
-      finished_at: finishedAt,
-    };
-  }
-
-  private event(type: RunEventType, data: Record<string, unknown>, at: number): RunEventInput {
-    return { run_id: this.run.id, type, data, at };
   }
 }
