@@ -57,6 +57,28 @@ export function runRunRacesContract(options: StoreContractOptions): void {
         wait_began_at: since,
       });
 
+    /** Progress that parks `parent` on its child run `childId`, with the 30 s re-check. */
+    const parkedOnChild = (parent: RunRecord, childId: string) =>
+      progressOf(parent, {
+        step_state: { run_id: childId },
+        wait_run_id: childId,
+        lease_owner: null,
+        lease_expires_at: null,
+        available_at: T0 + 30_000,
+        updated_at: T0 + 9,
+      });
+
+    /** Progress that ends `child` completed at `at`. */
+    const completedAt = (child: RunRecord, at: Millis) =>
+      progressOf(child, {
+        status: 'completed',
+        lease_owner: null,
+        lease_expires_at: null,
+        available_at: null,
+        finished_at: at,
+        updated_at: at,
+      });
+
     describe('fencing', () => {
       it('refuses the old execution of a run its own worker claimed again after the lease lapsed', async () => {
         const run = await addRun();
@@ -198,28 +220,14 @@ export function runRunRacesContract(options: StoreContractOptions): void {
         const child = await addRun({ parent_run_id: parent.id });
         const [claimedChild] = await store.claimRunnableRuns('w2', 10, LEASE_MS, T0 + 1);
         expect(claimedChild?.id).toBe(child.id);
-        const ended = progressOf(claimedChild!, {
-          status: 'completed',
-          lease_owner: null,
-          lease_expires_at: null,
-          available_at: null,
-          finished_at: T0 + 5,
-          updated_at: T0 + 5,
-        });
+        const ended = completedAt(claimedChild!, T0 + 5);
         expect(
           await store.checkpointRuns([
             checkpoint(claimedChild!, { progress: ended, wake_parent_run_id: parent.id }),
           ]),
         ).toEqual([true]);
 
-        const parking = progressOf(parent, {
-          step_state: { run_id: child.id },
-          wait_run_id: child.id,
-          lease_owner: null,
-          lease_expires_at: null,
-          available_at: T0 + 30_000,
-          updated_at: T0 + 9,
-        });
+        const parking = parkedOnChild(parent, child.id);
         expect(await store.checkpointRuns([checkpoint(parent, { progress: parking })])).toEqual([true]);
         expect(await store.getRun(org.id, parent.id)).toMatchObject({
           wait_run_id: null,
@@ -233,22 +241,8 @@ export function runRunRacesContract(options: StoreContractOptions): void {
       const child = await addRun({ parent_run_id: parent.id, available_at: T0 + 1 });
       const [claimedChild] = await store.claimRunnableRuns('w1', 10, LEASE_MS, T0 + 1);
       expect(claimedChild?.id).toBe(child.id);
-      const parking = progressOf(parent, {
-        step_state: { run_id: child.id },
-        wait_run_id: child.id,
-        lease_owner: null,
-        lease_expires_at: null,
-        available_at: T0 + 30_000,
-        updated_at: T0 + 9,
-      });
-      const ended = progressOf(claimedChild!, {
-        status: 'completed',
-        lease_owner: null,
-        lease_expires_at: null,
-        available_at: null,
-        finished_at: T0 + 9,
-        updated_at: T0 + 9,
-      });
+      const parking = parkedOnChild(parent, child.id);
+      const ended = completedAt(claimedChild!, T0 + 9);
       expect(
         await store.checkpointRuns([
           checkpoint(parent, { progress: parking }),
